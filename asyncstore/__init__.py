@@ -1,0 +1,112 @@
+"""asyncstore: an async-native storage-module SDK.
+
+One contract (`StorageModule`) for pluggable blob stores, the byte streams they share, the
+error hierarchy, the plugin registry, and named-store configuration.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+# The contract and its data: cheap to import, always loaded.
+from asyncstore.errors import (
+    AlreadyExistsError,
+    ConfigError,
+    IntegrityError,
+    InvalidKeyError,
+    InvalidMetadataError,
+    InvalidRangeError,
+    NotFoundError,
+    PermissionDeniedError,
+    PluginError,
+    PluginLoadError,
+    PluginNotFoundError,
+    StorageError,
+    StorageFullError,
+    TransientError,
+    UnsupportedError,
+)
+from asyncstore.info import ObjectInfo
+from asyncstore.keys import validate_key, validate_metadata, validate_prefix
+from asyncstore.module import StorageModule, Store
+from asyncstore.streams import ByteSource, ReadStream, iter_source
+
+if TYPE_CHECKING:
+    from asyncstore.config import Config, open_store
+    from asyncstore.context import ModuleContext
+    from asyncstore.memory import MemoryModule
+    from asyncstore.registry import PluginDescription, PluginInfo, Registry
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AlreadyExistsError",
+    "ByteSource",
+    "Config",
+    "ConfigError",
+    "IntegrityError",
+    "InvalidKeyError",
+    "InvalidMetadataError",
+    "InvalidRangeError",
+    "MemoryModule",
+    "ModuleContext",
+    "NotFoundError",
+    "ObjectInfo",
+    "PermissionDeniedError",
+    "PluginDescription",
+    "PluginError",
+    "PluginInfo",
+    "PluginLoadError",
+    "PluginNotFoundError",
+    "ReadStream",
+    "Registry",
+    "StorageError",
+    "StorageFullError",
+    "StorageModule",
+    "Store",
+    "TransientError",
+    "UnsupportedError",
+    "describe_plugin",
+    "iter_source",
+    "open_store",
+    "plugins",
+    "validate_key",
+    "validate_metadata",
+    "validate_prefix",
+]
+
+# Loaded on first use, so that `import asyncstore` stays fast and imports no plugin machinery.
+_LAZY = {
+    "Config": "asyncstore.config",
+    "open_store": "asyncstore.config",
+    "ModuleContext": "asyncstore.context",
+    "MemoryModule": "asyncstore.memory",
+    "PluginDescription": "asyncstore.registry",
+    "PluginInfo": "asyncstore.registry",
+    "Registry": "asyncstore.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asyncstore' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def plugins() -> list[PluginInfo]:
+    """List the installed storage modules without importing them."""
+    from asyncstore.registry import default_registry
+
+    return default_registry().plugins()
+
+
+def describe_plugin(name: str) -> PluginDescription:
+    """Import one installed storage module and describe it (summary, capabilities, options)."""
+    from asyncstore.registry import default_registry
+
+    return default_registry().describe(name)

@@ -1,0 +1,41 @@
+"""Typed descriptions of stored objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+__all__ = ["ObjectInfo"]
+
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """What a module knows about one complete object."""
+
+    handle: str
+    """The handle (for keyed modules, the key) of the object."""
+    size: int
+    """The size of the object in bytes."""
+    modified: datetime | None = None
+    """When the object was last written, as an aware UTC datetime, if the backend knows."""
+    etag: str | None = None
+    """An opaque tag or checksum that changes whenever the content changes."""
+    content_type: str | None = None
+    """The MIME type given when the object was stored."""
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    """User metadata given when the object was stored."""
+
+    def to_dict(self) -> dict[str, object]:
+        """Return a JSON-serialisable dict of the fields."""
+        return {
+            "handle": self.handle,
+            "size": self.size,
+            "modified": self.modified.isoformat() if self.modified else None,
+            "etag": self.etag,
+            "content_type": self.content_type,
+            "metadata": dict(self.metadata),
+        }

@@ -1,0 +1,164 @@
+"""The memory module: the reference implementation of the contract, keeping objects in RAM."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from asyncstore.errors import ConfigError, StorageFullError
+from asyncstore.info import ObjectInfo
+from asyncstore.keys import (
+    validate_content_type,
+    validate_key,
+    validate_metadata,
+    validate_prefix,
+)
+from asyncstore.module import StorageModule
+from asyncstore.streams import ByteSource, BytesReadStream, ReadStream, check_range, iter_source
+
+__all__ = ["MemoryModule"]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    data: bytes
+    info: ObjectInfo
+
+
+class MemoryModule(StorageModule):
+    """Keeps objects in this process's memory; fast, keyed, and gone when the process exits.
+
+    Every write builds the complete object before publishing it in one step, so concurrent
+    readers always see a whole object, and an open read stream keeps the bytes it started with.
+
+    Args:
+        max_bytes: The capacity in bytes; a write that would exceed it raises
+            `StorageFullError`. None means unlimited.
+    """
+
+    name = "memory"
+    CAPABILITIES: Mapping[str, Any] = {"cdmi_encryption": []}
+
+    def __init__(self, *, max_bytes: int | None = None) -> None:
+        if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes < 0):
+            raise ConfigError(f"max_bytes must be an int >= 0 or None, not {max_bytes!r}")
+        self._max_bytes = max_bytes
+        self._objects: dict[str, _Entry] = {}
+        self._used = 0
+
+    async def assign(
+        self,
+        handle: str,
+        source: ByteSource,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Store the bytes of ``source`` under ``handle``."""
+        validate_key(handle, store=self.name)
+        meta = validate_metadata(metadata, store=self.name)
+        ctype = validate_content_type(content_type, store=self.name)
+        buffer = bytearray()
+        async for chunk in iter_source(source):
+            buffer += chunk
+            self._check_room(handle, len(buffer))
+        data = bytes(buffer)
+        del buffer
+        # Nothing is awaited from here on: the swap is atomic for every other task.
+        self._check_room(handle, len(data))
+        info = ObjectInfo(
+            handle=handle,
+            size=len(data),
+            modified=datetime.now(timezone.utc),
+            etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            content_type=ctype,
+            metadata=meta,
+        )
+        self._publish(handle, _Entry(data, info))
+
+    def _check_room(self, handle: str, size: int) -> None:
+        if self._max_bytes is None:
+            return
+        old = self._objects.get(handle)
+        if self._used - (old.info.size if old else 0) + size > self._max_bytes:
+            raise StorageFullError(
+                f"storing {size} bytes would exceed the capacity of {self._max_bytes} bytes",
+                store=self.name,
+                handle=handle,
+            )
+
+    def _publish(self, handle: str, entry: _Entry) -> None:
+        old = self._objects.get(handle)
+        self._used += entry.info.size - (old.info.size if old else 0)
+        self._objects[handle] = entry
+
+    def _entry(self, handle: str) -> _Entry:
+        validate_key(handle, store=self.name)
+        entry = self._objects.get(handle)
+        if entry is None:
+            raise self._not_found(handle)
+        return entry
+
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
+        """Open a stream of the object's bytes in ``[start, end)``."""
+        check_range(start, end, store=self.name)
+        entry = self._entry(handle)
+        return BytesReadStream(entry.data, entry.info, start=start, end=end)
+
+    async def stat(self, handle: str) -> ObjectInfo:
+        """Describe the object."""
+        return self._entry(handle).info
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """Yield the objects whose keys start with ``prefix``, in key order."""
+        validate_prefix(prefix, store=self.name)
+        for key in sorted(k for k in self._objects if k.startswith(prefix)):
+            entry = self._objects.get(key)
+            if entry is not None:  # it may have been deleted while we were suspended
+                yield entry.info
+
+    async def delete(self, handle: str) -> None:
+        """Delete the object; a missing one is not an error."""
+        validate_key(handle, store=self.name)
+        old = self._objects.pop(handle, None)
+        if old is not None:
+            self._used -= old.info.size
+
+    async def copy(self, handle: str, *, key: str | None = None) -> str:
+        """Copy the object without copying its bytes (they are immutable)."""
+        entry = self._entry(handle)
+        target = validate_key(key, store=self.name) if key is not None else await self.new_data()
+        self._check_room(target, entry.info.size)
+        info = ObjectInfo(
+            handle=target,
+            size=entry.info.size,
+            modified=datetime.now(timezone.utc),
+            etag=entry.info.etag,
+            content_type=entry.info.content_type,
+            metadata=entry.info.metadata,
+        )
+        self._publish(target, _Entry(entry.data, info))
+        return target
+
+    async def statistics(self) -> dict[str, Any]:
+        """Return capacity (``max_bytes``, bytes held, what is left) and object counts."""
+        total = self._max_bytes
+        return {
+            "capacity": {
+                "total": total,
+                "used": self._used,
+                "free": None if total is None else total - self._used,
+            },
+            "objects": len(self._objects),
+            "bytes": self._used,
+        }
+
+    async def aclose(self) -> None:
+        """Drop every object."""
+        self._objects.clear()
+        self._used = 0

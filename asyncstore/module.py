@@ -1,0 +1,336 @@
+"""The storage module contract: `StorageModule` for authors and `Store` for callers.
+
+A backend subclasses `StorageModule`, implements the abstract core (`put` or `assign`,
+`get_read_stream`, `stat`, `delete`, and `list` if it can) and inherits the rest: `put` from
+`new_data` + `assign` (or the reverse is refused), `get_size` and `available` from `stat`,
+`copy` by streaming, `statistics` with an unknown capacity, `capabilities` derived from what
+the class overrides.
+"""
+
+from __future__ import annotations
+
+import uuid
+from urllib.parse import parse_qsl, urlsplit
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from asyncstore.errors import ConfigError, NotFoundError, UnsupportedError
+from asyncstore.info import ObjectInfo
+from asyncstore.keys import validate_key
+from asyncstore.streams import ByteSource, ReadStream
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from typing_extensions import Self
+
+__all__ = ["Store", "StorageModule"]
+
+
+def _overrides(cls: type, name: str) -> bool:
+    return getattr(cls, name) is not getattr(StorageModule, name)
+
+
+class StorageModule(ABC):
+    """The base class of every storage module.
+
+    Instances are long-lived and shared by many tasks at once. ``async with module:`` or
+    ``await module.aclose()`` releases everything the module holds.
+
+    Class attributes a backend may set:
+        name: The store name used in error messages; the registry sets it per instance to
+            the configured store's name.
+        keyed: Whether callers may choose keys (``put(key=...)``, ``assign`` to any valid key).
+        CAPABILITIES: Capability values merged over the derived defaults.
+    """
+
+    name: str = "module"
+    keyed: ClassVar[bool] = True
+    CAPABILITIES: ClassVar[Mapping[str, Any]] = {}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+        if not (_overrides(cls, "put") or _overrides(cls, "assign")):
+            raise TypeError(f"{cls.__name__} must implement put() or assign()")
+        return super().__new__(cls)
+
+    # ---- writing -------------------------------------------------------------------------
+
+    async def put(
+        self,
+        source: ByteSource,
+        *,
+        key: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Store the bytes of ``source`` and return the object's handle.
+
+        Atomic: readers see the old object or the new one, never a partial one. If ``source``
+        fails midway nothing is stored and an existing object under the key is intact.
+
+        Args:
+            source: The bytes to store (see `asyncstore.streams.ByteSource`).
+            key: Store under this key (keyed modules); a fresh handle is chosen when omitted.
+            metadata: User metadata (see `asyncstore.keys.validate_metadata`).
+            content_type: The MIME type to record.
+
+        Raises:
+            InvalidKeyError: If ``key`` breaks the key rules.
+            InvalidMetadataError: If ``metadata`` or ``content_type`` is malformed.
+            UnsupportedError: If a key is given to a module that chooses its own handles.
+            TypeError: If ``source`` is not an accepted byte source.
+        """
+        if key is None:
+            handle = await self.new_data()
+        elif self.keyed:
+            handle = validate_key(key, store=self.name)
+        else:
+            raise UnsupportedError("this module chooses its own handles", store=self.name)
+        await self.assign(handle, source, metadata=metadata, content_type=content_type)
+        return handle
+
+    async def new_data(self) -> str:
+        """Allocate a fresh unique handle; `available` is False for it until `assign`."""
+        return uuid.uuid4().hex
+
+    async def assign(
+        self,
+        handle: str,
+        source: ByteSource,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Store the bytes of ``source`` under an existing or chosen handle.
+
+        Same atomicity and errors as `put`.
+        """
+        raise UnsupportedError("this module cannot store under a chosen handle", store=self.name)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    @abstractmethod
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
+        """Open a stream of the object's bytes in the half-open range ``[start, end)``.
+
+        Raises:
+            NotFoundError: If no complete object exists for ``handle``.
+            InvalidRangeError: If ``start`` is negative or ``end`` is before ``start``.
+        """
+
+    @abstractmethod
+    async def stat(self, handle: str) -> ObjectInfo:
+        """Describe the object.
+
+        Raises:
+            NotFoundError: If no complete object exists for ``handle``.
+        """
+
+    async def available(self, handle: str) -> bool:
+        """Return whether complete data exists for ``handle``."""
+        try:
+            await self.stat(handle)
+        except NotFoundError:
+            return False
+        return True
+
+    async def get_size(self, handle: str) -> int:
+        """Return the object's size in bytes.
+
+        Raises:
+            NotFoundError: If no complete object exists for ``handle``.
+        """
+        return (await self.stat(handle)).size
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """Yield every complete object whose handle starts with ``prefix``, in handle order.
+
+        Raises:
+            InvalidKeyError: If the prefix could never match a valid key.
+            UnsupportedError: If the module cannot list.
+        """
+        raise UnsupportedError("this module cannot list its objects", store=self.name)
+        yield  # pragma: no cover - makes this an async generator
+
+    # ---- other operations ----------------------------------------------------------------
+
+    @abstractmethod
+    async def delete(self, handle: str) -> None:
+        """Delete the object; deleting a missing handle is not an error."""
+
+    async def copy(self, handle: str, *, key: str | None = None) -> str:
+        """Copy an object, with its metadata and content type, and return the new handle.
+
+        The default streams the bytes through this process; backends may copy server-side.
+
+        Raises:
+            NotFoundError: If no complete object exists for ``handle``.
+        """
+        if key is not None:
+            validate_key(key, store=self.name)
+        async with await self.get_read_stream(handle) as stream:
+            info = stream.info
+            return await self.put(
+                stream, key=key, metadata=info.metadata, content_type=info.content_type
+            )
+
+    async def presign(self, handle: str, *, method: str = "GET", expires: int = 3600) -> str:
+        """Return a URL that grants ``method`` on the object for ``expires`` seconds.
+
+        Raises:
+            UnsupportedError: If the module cannot presign (the default).
+        """
+        raise UnsupportedError("this module cannot presign URLs", store=self.name, handle=handle)
+
+    async def statistics(self) -> dict[str, Any]:
+        """Return JSON-serialisable statistics.
+
+        Always ``{"capacity": {"total", "used", "free"}}`` in bytes (None where unknown), plus
+        module-specific extras.
+        """
+        return {"capacity": {"total": None, "used": None, "free": None}}
+
+    @classmethod
+    def class_capabilities(cls) -> dict[str, Any]:
+        """Return the capabilities every instance of the class has (no I/O, no instance)."""
+        derived: dict[str, Any] = {
+            "range_read": True,
+            "seek": True,
+            "list": _overrides(cls, "list"),
+            "metadata": True,
+            "named_keys": cls.keyed,
+            "server_side_copy": _overrides(cls, "copy"),
+            "presign": _overrides(cls, "presign"),
+            "reconfigure": _overrides(cls, "reconfigure"),
+            "max_object_size": None,
+        }
+        return {**derived, **cls.CAPABILITIES}
+
+    def capabilities(self) -> dict[str, Any]:
+        """Return this module's JSON-serialisable capabilities; does no I/O.
+
+        Standard keys: ``range_read``, ``seek``, ``list``, ``metadata``, ``named_keys``,
+        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``, and CDMI
+        names such as ``cdmi_encryption``.
+        """
+        return self.class_capabilities()
+
+    async def reconfigure(self, **options: Any) -> None:
+        """Update options of a live instance (for example rotated credentials).
+
+        Raises:
+            UnsupportedError: If the module cannot be reconfigured (the default).
+            ConfigError: If an option is unknown or invalid.
+        """
+        raise UnsupportedError("this module cannot be reconfigured", store=self.name)
+
+    @classmethod
+    def options_from_url(cls, url: str) -> dict[str, Any]:
+        """Turn a store URL such as ``memory://?max_bytes=1024`` into constructor options.
+
+        The default accepts no location (host or path) and maps query parameters to options
+        (values stay strings; the registry converts them to the annotated types). Backends
+        with a location (a root directory, a bucket) override this.
+
+        Raises:
+            ConfigError: If the URL has a location this module does not take.
+        """
+        parts = urlsplit(url)
+        if parts.netloc or parts.path not in ("", "/"):
+            raise ConfigError(
+                f"{parts.scheme}:// URLs take no location; pass options as query parameters "
+                f"({parts.scheme}://?option=value)"
+            )
+        return dict(parse_qsl(parts.query, keep_blank_values=True))
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Release every resource the module holds (connections, threads, files)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+    # ---- helpers for authors -------------------------------------------------------------
+
+    def _not_found(self, handle: str) -> NotFoundError:
+        """Return the `NotFoundError` for ``handle`` in this store."""
+        return NotFoundError("no such object", store=self.name, handle=handle)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """What callers can rely on from any storage module (the contract's caller side)."""
+
+    name: str
+
+    async def put(
+        self,
+        source: ByteSource,
+        *,
+        key: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Store bytes and return the handle."""
+
+    async def new_data(self) -> str:
+        """Allocate a fresh unique handle."""
+
+    async def assign(
+        self,
+        handle: str,
+        source: ByteSource,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Store bytes under a handle."""
+
+    async def available(self, handle: str) -> bool:
+        """Return whether complete data exists for the handle."""
+
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
+        """Open a stream of the object's bytes."""
+
+    async def get_size(self, handle: str) -> int:
+        """Return the object's size."""
+
+    async def stat(self, handle: str) -> ObjectInfo:
+        """Describe the object."""
+
+    def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """Iterate over objects in handle order."""
+
+    async def delete(self, handle: str) -> None:
+        """Delete the object."""
+
+    async def copy(self, handle: str, *, key: str | None = None) -> str:
+        """Copy the object."""
+
+    async def statistics(self) -> dict[str, Any]:
+        """Return statistics."""
+
+    def capabilities(self) -> dict[str, Any]:
+        """Return capabilities."""
+
+    async def aclose(self) -> None:
+        """Release resources."""
+
+
