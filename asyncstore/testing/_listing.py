@@ -1,0 +1,146 @@
+"""Conformance checks for listing: order, prefixes, pagination, consistency."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from asyncstore.errors import InvalidKeyError
+from asyncstore.module import StorageModule
+from asyncstore.testing._base import SuiteBase
+
+KEYS = ["a", "a-b", "a.b", "a/b", "a/b/c", "a/bc", "a0", "B", "b", "b/é", "b/z", "é", "~"]
+
+
+class ListTests(SuiteBase):
+    """Checks of `list`."""
+
+    async def _populate(self, module: StorageModule, keys: list[str] = KEYS) -> None:
+        self.require(module, "list")
+        self.require(module, "named_keys")
+        for index, key in enumerate(keys):
+            # A key cannot be both an object and a "directory" on every backend, so the
+            # suite never stores "a" next to "a/b" in one store: it uses distinct roots.
+            await self.put(module, self.pattern(index + 1, seed=index), f"{index:02d}/{key}")
+
+    async def _keys(self, module: StorageModule, prefix: str = "") -> list[str]:
+        return [info.handle async for info in module.list(self.k(prefix))]
+
+    async def test_list_is_in_lexicographic_order(self, module: StorageModule) -> None:
+        self.require(module, "list")
+        self.require(module, "named_keys")
+        keys = ["a-b", "a.b", "a/b", "a/bc", "a0/x", "B", "b/z", "b/é", "é", "~", "a/b0", "Z"]
+        for key in reversed(keys):
+            await self.put(module, b"x", f"order/{key}")
+
+        async def check() -> None:
+            listed = await self._keys(module, "order/")
+            assert listed == sorted(self.k(f"order/{key}") for key in keys)
+
+        await self.eventually(check)
+
+    async def test_list_sizes_and_handles(self, module: StorageModule) -> None:
+        self.require(module, "list")
+        self.require(module, "named_keys")
+        await self.put(module, b"123", "sizes/three")
+        await self.put(module, b"", "sizes/zero")
+
+        async def check() -> None:
+            infos = [info async for info in module.list(self.k("sizes/"))]
+            assert [(i.handle, i.size) for i in infos] == [
+                (self.k("sizes/three"), 3),
+                (self.k("sizes/zero"), 0),
+            ]
+
+        await self.eventually(check)
+
+    async def test_list_prefix_filters(self, module: StorageModule) -> None:
+        self.require(module, "list")
+        self.require(module, "named_keys")
+        for key in ["p/a/1", "p/a/2", "p/ab", "p/b/1", "q/a"]:
+            await self.put(module, b"x", key)
+
+        async def check() -> None:
+            assert await self._keys(module, "p/a/") == [self.k("p/a/1"), self.k("p/a/2")]
+            assert await self._keys(module, "p/a") == [
+                self.k("p/a/1"), self.k("p/a/2"), self.k("p/ab")
+            ]
+            assert await self._keys(module, "p/") == [
+                self.k(k) for k in ["p/a/1", "p/a/2", "p/ab", "p/b/1"]
+            ]
+
+        await self.eventually(check)
+
+    async def test_list_with_unmatched_prefix_is_empty(self, module: StorageModule) -> None:
+        self.require(module, "list")
+        await self.put(module, b"x", "present")
+        assert await self._keys(module, "absent/") == []
+        assert await self._keys(module, "presentx") == []
+
+    async def test_list_everything(self, module: StorageModule) -> None:
+        self.require(module, "list")
+        self.require(module, "named_keys")
+        await self.put(module, b"1", "all/one")
+        await self.put(module, b"2", "all/two")
+
+        async def check() -> None:
+            assert await self._keys(module) == [self.k("all/one"), self.k("all/two")]
+
+        await self.eventually(check)
+
+    async def test_list_skips_deleted_objects(self, module: StorageModule) -> None:
+        self.require(module, "list")
+        self.require(module, "named_keys")
+        await self.put(module, b"1", "del/keep")
+        gone = await self.put(module, b"2", "del/gone")
+        await module.delete(gone)
+
+        async def check() -> None:
+            assert await self._keys(module, "del/") == [self.k("del/keep")]
+
+        await self.eventually(check)
+
+    async def test_list_skips_unassigned_handles(self, module: StorageModule) -> None:
+        self.require(module, "list")
+        await module.new_data()
+        assert await self._keys(module) == []
+
+    async def test_list_skips_failed_puts(self, module: StorageModule) -> None:
+        self.require(module, "list")
+        self.require(module, "named_keys")
+
+        async def broken() -> object:
+            yield b"partial"
+            raise RuntimeError("broken source")
+
+        with pytest.raises(RuntimeError):
+            await self.put(module, broken(), "failed/obj")
+        assert await self._keys(module) == []
+
+    async def test_list_paginates_beyond_one_thousand(self, module: StorageModule) -> None:
+        self.require(module, "list")
+        self.require(module, "named_keys")
+        count = self.list_page_objects
+        limiter = anyio.CapacityLimiter(self.concurrency)
+
+        async def one(index: int) -> None:
+            async with limiter:
+                await self.put(module, b"", f"page/{index:05d}")
+
+        async with anyio.create_task_group() as group:
+            for index in range(count):
+                group.start_soon(one, index)
+
+        async def check() -> None:
+            listed = await self._keys(module, "page/")
+            assert listed == [self.k(f"page/{index:05d}") for index in range(count)]
+
+        await self.eventually(check)
+
+    @pytest.mark.parametrize("prefix", ["/abs", "a//b", "../x", "a/../", "nul\x00"])
+    async def test_list_rejects_invalid_prefixes(
+        self, module: StorageModule, prefix: str
+    ) -> None:
+        self.require(module, "list")
+        with pytest.raises(InvalidKeyError):
+            [info async for info in module.list(self.k(prefix) if prefix[0] != "/" else prefix)]
