@@ -64,8 +64,10 @@ def user_config_dir() -> Path:
 
 
 def find_config(path: str | os.PathLike[str] | None = None) -> Path | None:
-    """Find the config file: ``path``, then ``$ASYNCSTORE_CONFIG``, then the working
-    directory, then the user config directory; None if there is none.
+    """Find the config file, or return None if there is none.
+
+    Looks at ``path``, then ``$ASYNCSTORE_CONFIG``, then the working directory, then the user
+    config directory.
 
     Raises:
         ConfigError: If an explicitly named file (argument or variable) does not exist.
@@ -107,7 +109,9 @@ def expand_env(value: Any, environ: Mapping[str, str] | None = None, *, where: s
     if isinstance(value, list):
         return [expand_env(v, env, where=where) for v in value]
     if isinstance(value, dict):
-        return {k: expand_env(v, env, where=f"{where}.{k}" if where else k) for k, v in value.items()}
+        return {
+            k: expand_env(v, env, where=f"{where}.{k}" if where else k) for k, v in value.items()
+        }
     return value
 
 
@@ -206,9 +210,7 @@ class Config:
         except KeyError:
             where = str(self.path) if self.path else "no config file found"
             names = ", ".join(sorted(self.stores)) or "none"
-            raise ConfigError(
-                f"no store named {name!r} ({where}; configured: {names})"
-            ) from None
+            raise ConfigError(f"no store named {name!r} ({where}; configured: {names})") from None
 
 
 def _public_url(url: str) -> str:

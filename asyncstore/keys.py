@@ -31,7 +31,9 @@ MAX_METADATA_BYTES = 2048
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _META_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 _META_VALUE = re.compile(r"[\x20-\x7e]*")
-_CONTENT_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(;[\x20-\x7e]*)?")
+_CONTENT_TYPE = re.compile(
+    r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(;[\x20-\x7e]*)?"
+)
 
 
 def _check_text(value: object, what: str, *, store: str | None) -> str:

@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 from asyncstore.errors import ConfigError, StorageFullError
 from asyncstore.info import ObjectInfo
@@ -40,7 +40,7 @@ class MemoryModule(StorageModule):
     """
 
     name = "memory"
-    CAPABILITIES: Mapping[str, Any] = {"cdmi_encryption": []}
+    CAPABILITIES: ClassVar[Mapping[str, Any]] = {"cdmi_encryption": []}
 
     def __init__(self, *, max_bytes: int | None = None) -> None:
         if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes < 0):

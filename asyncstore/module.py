@@ -10,10 +10,10 @@ the class overrides.
 from __future__ import annotations
 
 import uuid
-from urllib.parse import parse_qsl, urlsplit
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlsplit
 
 from asyncstore.errors import ConfigError, NotFoundError, UnsupportedError
 from asyncstore.info import ObjectInfo
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from typing_extensions import Self
 
-__all__ = ["Store", "StorageModule"]
+__all__ = ["StorageModule", "Store"]
 
 
 def _overrides(cls: type, name: str) -> bool:
@@ -49,7 +49,7 @@ class StorageModule(ABC):
     keyed: ClassVar[bool] = True
     CAPABILITIES: ClassVar[Mapping[str, Any]] = {}
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Self:
+    def __new__(cls, *args: Any, **kwargs: Any) -> Self:  # noqa: D102 - a class-level check
         if not (_overrides(cls, "put") or _overrides(cls, "assign")):
             raise TypeError(f"{cls.__name__} must implement put() or assign()")
         return super().__new__(cls)
@@ -145,15 +145,14 @@ class StorageModule(ABC):
         """
         return (await self.stat(handle)).size
 
-    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+    def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Yield every complete object whose handle starts with ``prefix``, in handle order.
 
         Raises:
             InvalidKeyError: If the prefix could never match a valid key.
             UnsupportedError: If the module cannot list.
         """
-        raise UnsupportedError("this module cannot list its objects", store=self.name)
-        yield  # pragma: no cover - makes this an async generator
+        return _unsupported_listing(self.name)
 
     # ---- other operations ----------------------------------------------------------------
 
@@ -248,7 +247,7 @@ class StorageModule(ABC):
 
     # ---- lifecycle -----------------------------------------------------------------------
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - nothing to release by default
         """Release every resource the module holds (connections, threads, files)."""
 
     async def __aenter__(self) -> Self:
@@ -270,6 +269,13 @@ class StorageModule(ABC):
     def _not_found(self, handle: str) -> NotFoundError:
         """Return the `NotFoundError` for ``handle`` in this store."""
         return NotFoundError("no such object", store=self.name, handle=handle)
+
+
+async def _unsupported_listing(store: str) -> AsyncIterator[ObjectInfo]:
+    error = UnsupportedError("this module cannot list its objects", store=store)
+    for _ in ():
+        yield _  # never runs: its presence makes this an async generator
+    raise error
 
 
 @runtime_checkable
@@ -332,5 +338,3 @@ class Store(Protocol):
 
     async def aclose(self) -> None:
         """Release resources."""
-
-

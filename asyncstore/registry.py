@@ -405,9 +405,10 @@ def create_module(
     """
     params, var_kw, takes_context = _parameters(cls)
     accepted = {p.name: p for p in params}
-    listing = ", ".join(
-        f"{p.name}{'' if p.default is inspect.Parameter.empty else '?'}" for p in params
-    ) or "none"
+    listing = (
+        ", ".join(f"{p.name}{'' if p.default is inspect.Parameter.empty else '?'}" for p in params)
+        or "none"
+    )
     if not var_kw:
         unknown = sorted(set(options) - set(accepted))
         if unknown:

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from anyio.abc import ByteReceiveStream
 
@@ -23,7 +24,9 @@ from asyncstore.errors import InvalidRangeError
 from asyncstore.info import ObjectInfo
 
 if TYPE_CHECKING:
-    from typing_extensions import Buffer, Self, TypeAlias
+    from typing import TypeAlias
+
+    from typing_extensions import Buffer, Self
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -45,14 +48,18 @@ DEFAULT_CHUNK_SIZE = 1 << 20
 class AsyncReadable(Protocol):
     """An object with an async ``read(n)`` returning bytes (b"" at the end)."""
 
-    async def read(self, n: int = -1, /) -> bytes: ...
+    async def read(self, n: int = -1, /) -> bytes:
+        """Read up to ``n`` bytes."""
+        ...
 
 
 @runtime_checkable
 class SyncReadable(Protocol):
     """A binary file object with a blocking ``read(n)``; it is read in a worker thread."""
 
-    def read(self, n: int = -1, /) -> bytes: ...
+    def read(self, n: int = -1, /) -> bytes:
+        """Read up to ``n`` bytes."""
+        ...
 
 
 ByteSource: TypeAlias = Union[
@@ -140,7 +147,7 @@ class ReadStream(ByteReceiveStream):
         buffer[: len(data)] = data
         return len(data)
 
-    async def _close(self) -> None:  # noqa: B027 - an optional hook, empty by default
+    async def _close(self) -> None:
         """Release what the stream holds; called once by `aclose`."""
 
     def _check_open(self) -> None:
@@ -295,15 +302,17 @@ async def iter_source(
         TypeError: If the source is not an accepted kind (a `str` included).
     """
     if isinstance(source, str):
-        raise TypeError(f"cannot store a str: encode it first (text.encode()); accepted: {_ACCEPTED}")
+        raise TypeError(
+            f"cannot store a str: encode it first (text.encode()); accepted: {_ACCEPTED}"
+        )
     if isinstance(source, (bytes, bytearray, memoryview)):
         view = memoryview(source).cast("B")
         for index in range(0, view.nbytes, chunk_size):
             yield view[index : index + chunk_size]
         return
     if isinstance(source, ReadStream):
-        while chunk := await source.read(chunk_size):
-            yield chunk
+        while data := await source.read(chunk_size):
+            yield data
         return
     read = getattr(source, "read", None)
     if callable(read):
@@ -325,9 +334,7 @@ async def iter_source(
     try:
         view = memoryview(source).cast("B")  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(
-            f"cannot store a {type(source).__name__}; accepted: {_ACCEPTED}"
-        ) from None
+        raise TypeError(f"cannot store a {type(source).__name__}; accepted: {_ACCEPTED}") from None
     for index in range(0, view.nbytes, chunk_size):
         yield view[index : index + chunk_size]
 
@@ -345,7 +352,7 @@ async def _iter_reader(read: Any, chunk_size: int) -> AsyncIterator[bytes | memo
                 chunk = await chunk
         if chunk is None:
             # A non-blocking raw file with nothing to read yet; ask again.
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             continue
         if isinstance(chunk, str):
             raise TypeError("the source's read() returned str: open the file in binary mode")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from asyncstore.info import ObjectInfo
@@ -137,7 +138,7 @@ class SuiteBase:
     async def chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
         """Yield ``data`` as an async iterable in ``size``-byte chunks."""
         for index in range(0, len(data), size):
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             yield data[index : index + size]
 
 
@@ -145,12 +146,14 @@ class SourceFailed(Exception):
     """Raised by the suite's deliberately failing byte sources."""
 
 
-async def failing_source(data: bytes, fail_after: int, chunk: int = 64 * 1024) -> AsyncIterator[bytes]:
+async def failing_source(
+    data: bytes, fail_after: int, chunk: int = 64 * 1024
+) -> AsyncIterator[bytes]:
     """Yield ``data`` in chunks, then raise `SourceFailed` after ``fail_after`` bytes."""
     sent = 0
     while sent < fail_after:
         piece = data[sent : min(sent + chunk, fail_after)]
         sent += len(piece)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         yield piece
     raise SourceFailed("the source failed midway")

@@ -63,7 +63,9 @@ class ListTests(SuiteBase):
         async def check() -> None:
             assert await self._keys(module, "p/a/") == [self.k("p/a/1"), self.k("p/a/2")]
             assert await self._keys(module, "p/a") == [
-                self.k("p/a/1"), self.k("p/a/2"), self.k("p/ab")
+                self.k("p/a/1"),
+                self.k("p/a/2"),
+                self.k("p/ab"),
             ]
             assert await self._keys(module, "p/") == [
                 self.k(k) for k in ["p/a/1", "p/a/2", "p/ab", "p/b/1"]
@@ -138,9 +140,7 @@ class ListTests(SuiteBase):
         await self.eventually(check)
 
     @pytest.mark.parametrize("prefix", ["/abs", "a//b", "../x", "a/../", "nul\x00"])
-    async def test_list_rejects_invalid_prefixes(
-        self, module: StorageModule, prefix: str
-    ) -> None:
+    async def test_list_rejects_invalid_prefixes(self, module: StorageModule, prefix: str) -> None:
         self.require(module, "list")
         with pytest.raises(InvalidKeyError):
             [info async for info in module.list(self.k(prefix) if prefix[0] != "/" else prefix)]

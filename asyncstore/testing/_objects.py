@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -114,7 +115,14 @@ class ObjectTests(SuiteBase):
 
     @pytest.mark.parametrize(
         "metadata",
-        [{"Upper": "x"}, {"sp ace": "x"}, {"k": "ünicode"}, {"k": "line\nbreak"}, {"k": 1}, {"": "x"}],
+        [
+            {"Upper": "x"},
+            {"sp ace": "x"},
+            {"k": "ünicode"},
+            {"k": "line\nbreak"},
+            {"k": 1},
+            {"": "x"},
+        ],
         ids=["upper-name", "space-name", "non-ascii-value", "newline-value", "int-value", "empty"],
     )
     async def test_invalid_metadata_stores_nothing(
@@ -158,8 +166,9 @@ class ObjectTests(SuiteBase):
 
     async def test_copy_to_a_key(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
-        source = await self.put(module, b"copy me", "copy/src", metadata={"m": "1"},
-                                content_type="text/plain")
+        source = await self.put(
+            module, b"copy me", "copy/src", metadata={"m": "1"}, content_type="text/plain"
+        )
         target = await module.copy(source, key=self.k("copy/dst"))
         assert target == self.k("copy/dst")
         assert await self.read_all(module, target) == b"copy me"
@@ -188,9 +197,7 @@ class ObjectTests(SuiteBase):
         target = await module.copy(source)
         assert await self.read_all(module, target) == data
 
-    @pytest.mark.parametrize(
-        "operation", ["get_read_stream", "stat", "get_size", "copy"]
-    )
+    @pytest.mark.parametrize("operation", ["get_read_stream", "stat", "get_size", "copy"])
     async def test_unknown_handle_raises_not_found(
         self, module: StorageModule, operation: str
     ) -> None:
@@ -209,7 +216,7 @@ class ObjectTests(SuiteBase):
         self, module: StorageModule, key: Any
     ) -> None:
         self.require(module, "named_keys")
-        operations = [
+        operations: list[Callable[[], Awaitable[object]]] = [
             lambda: module.put(b"x", key=key),
             lambda: module.assign(key, b"x"),
             lambda: module.stat(key),
@@ -241,8 +248,15 @@ class ObjectTests(SuiteBase):
     async def test_capabilities_shape(self, module: StorageModule) -> None:
         capabilities = module.capabilities()
         json.dumps(capabilities)
-        for name in ("range_read", "seek", "list", "metadata", "named_keys",
-                     "server_side_copy", "presign"):
+        for name in (
+            "range_read",
+            "seek",
+            "list",
+            "metadata",
+            "named_keys",
+            "server_side_copy",
+            "presign",
+        ):
             assert isinstance(capabilities.get(name), bool), name
         limit = capabilities.get("max_object_size")
         assert limit is None or isinstance(limit, int)

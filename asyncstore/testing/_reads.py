@@ -241,7 +241,9 @@ class ReadTests(SuiteBase):
             await stream.read(1)
 
     async def test_many_streams_interleaved(self, module: StorageModule) -> None:
-        handles = [await self.put(module, self.pattern(5000, i), f"read/many/{i}") for i in range(8)]
+        handles = [
+            await self.put(module, self.pattern(5000, i), f"read/many/{i}") for i in range(8)
+        ]
         streams = [await module.get_read_stream(h) for h in handles]
         try:
             parts: list[list[bytes]] = [[] for _ in streams]

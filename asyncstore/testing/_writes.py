@@ -7,6 +7,7 @@ import io
 import tempfile
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from asyncstore.errors import NotFoundError, UnsupportedError
@@ -20,7 +21,7 @@ class _AsyncReader:
         self._buffer = io.BytesIO(data)
 
     async def read(self, n: int = -1) -> bytes:
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
         return self._buffer.read(n)
 
 
@@ -101,7 +102,7 @@ class WriteTests(SuiteBase):
 
     async def test_put_str_raises_type_error(self, module: StorageModule) -> None:
         with pytest.raises(TypeError, match="encode"):
-            await self.put(module, "text is not bytes", "str")  # type: ignore[arg-type]
+            await self.put(module, "text is not bytes", "str")
         if module.capabilities().get("named_keys"):
             assert not await module.available(self.k("str"))
 
@@ -201,7 +202,7 @@ class WriteTests(SuiteBase):
         async def reader() -> None:
             for _ in range(10):
                 seen.append(await self.read_all(module, key))
-                await anyio.sleep(0)
+                await anyio.lowlevel.checkpoint()
 
         async with anyio.create_task_group() as group:
             for data in versions:
