@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import os
 from abc import abstractmethod
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 import anyio
@@ -268,13 +268,15 @@ class BytesReadStream(ReadStream):
 def _as_view(chunk: object) -> memoryview:
     if isinstance(chunk, str):
         raise TypeError(
-            "a byte source yielded a str chunk; encode text first (for example text.encode())"
+            "a byte source yielded a str chunk; encode text first (for example text.encode()); "
+            f"accepted: {_ACCEPTED}"
         )
     try:
         return memoryview(chunk).cast("B")  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(
-            f"a byte source yielded a {type(chunk).__name__}; chunks must be bytes-like"
+            f"a byte source yielded a {type(chunk).__name__}; chunks must be bytes-like "
+            f"(accepted: {_ACCEPTED})"
         ) from None
 
 
@@ -305,14 +307,14 @@ async def iter_source(
         raise TypeError(
             f"cannot store a str: encode it first (text.encode()); accepted: {_ACCEPTED}"
         )
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        view = memoryview(source).cast("B")
-        for index in range(0, view.nbytes, chunk_size):
-            yield view[index : index + chunk_size]
-        return
     if isinstance(source, ReadStream):
         while data := await source.read(chunk_size):
             yield data
+        return
+    view = _buffer_of(source)
+    if view is not None:
+        for index in range(0, view.nbytes, chunk_size):
+            yield view[index : index + chunk_size]
         return
     read = getattr(source, "read", None)
     if callable(read):
@@ -325,18 +327,22 @@ async def iter_source(
             if view.nbytes:
                 yield view
         return
-    if isinstance(source, Iterable):
+    if isinstance(source, Iterable) and not isinstance(source, Mapping):
         for chunk in source:
             view = _as_view(chunk)
             if view.nbytes:
                 yield view
         return
+    raise TypeError(f"cannot store a {type(source).__name__}; accepted: {_ACCEPTED}")
+
+
+def _buffer_of(source: object) -> memoryview | None:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return memoryview(source).cast("B")
     try:
-        view = memoryview(source).cast("B")  # type: ignore[arg-type]
+        return memoryview(source).cast("B")  # type: ignore[arg-type]
     except TypeError:
-        raise TypeError(f"cannot store a {type(source).__name__}; accepted: {_ACCEPTED}") from None
-    for index in range(0, view.nbytes, chunk_size):
-        yield view[index : index + chunk_size]
+        return None
 
 
 async def _iter_reader(read: Any, chunk_size: int) -> AsyncIterator[bytes | memoryview]:
