@@ -36,9 +36,7 @@ def make_dist(site_dir: Path) -> DistFactory:
     ) -> Path:
         info = site_dir / f"{name.replace('-', '_')}-{version}.dist-info"
         info.mkdir()
-        (info / "METADATA").write_text(
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        )
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
         lines = [f"[{group}]"] + [f"{k} = {v}" for k, v in (entry_points or {}).items()]
         (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
         for module, source in (modules or {}).items():

@@ -28,11 +28,19 @@ class Wrapper(StorageModule):
         self.inner = context.get_module(inner)
         self.key = key
 
-    async def assign(self, handle: str, source: ByteSource, *, metadata: Mapping[str, str] | None = None,
-                     content_type: str | None = None) -> None:
+    async def assign(
+        self,
+        handle: str,
+        source: ByteSource,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
         await self.inner.assign(handle, source, metadata=metadata, content_type=content_type)
 
-    async def get_read_stream(self, handle: str, *, start: int = 0, end: int | None = None) -> ReadStream:
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
         return await self.inner.get_read_stream(handle, start=start, end=end)
 
     async def stat(self, handle: str):  # type: ignore[no-untyped-def]
@@ -113,7 +121,7 @@ async def test_inner_store_by_url(config_file: Path) -> None:
 
 
 def test_missing_variable_is_named_not_valued(config_file: Path) -> None:
-    with pytest.raises(ConfigError, match="'TEST_MASTER_KEY' is not set.*stores.secure.key"):
+    with pytest.raises(ConfigError, match=r"'TEST_MASTER_KEY' is not set.*stores.secure.key"):
         open_store("secure", config=config_file, registry=REGISTRY, environ={})
 
 
@@ -128,7 +136,9 @@ def test_cycles_are_reported(config_file: Path) -> None:
 
 
 def test_unknown_store_lists_configured_ones(config_file: Path) -> None:
-    with pytest.raises(ConfigError, match="no store named 'nope'.*configured: base, by-url, literal"):
+    with pytest.raises(
+        ConfigError, match=r"no store named 'nope'.*configured: base, by-url, literal"
+    ):
         open_store("nope", config=config_file, registry=REGISTRY)
 
 
@@ -155,7 +165,10 @@ def test_installed_memory_plugin_through_the_default_registry() -> None:
 
 def test_masked_options(config_file: Path) -> None:
     config = Config.from_file(config_file)
-    assert config.stores["secure"].masked_options() == {"inner": "base", "key": "${TEST_MASTER_KEY}"}
+    assert config.stores["secure"].masked_options() == {
+        "inner": "base",
+        "key": "${TEST_MASTER_KEY}",
+    }
     plain = Config.from_dict({"stores": {"s": {"module": "m", "secret_key": "abc", "root": "/x"}}})
     assert plain.stores["s"].masked_options() == {"secret_key": "***", "root": "/x"}
 
@@ -197,4 +210,7 @@ def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_expand_env_recurses() -> None:
     env = {"A": "1", "B": "2"}
-    assert expand_env({"x": ["${A}", {"y": "${B}-${A}"}], "n": 3}, env) == {"x": ["1", {"y": "2-1"}], "n": 3}
+    assert expand_env({"x": ["${A}", {"y": "${B}-${A}"}], "n": 3}, env) == {
+        "x": ["1", {"y": "2-1"}],
+        "n": 3,
+    }

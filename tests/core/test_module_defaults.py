@@ -34,10 +34,14 @@ class DictModule(StorageModule):
         content_type: str | None = None,
     ) -> None:
         data = b"".join([bytes(c) async for c in iter_source(source)])
-        info = ObjectInfo(handle, len(data), metadata=dict(metadata or {}), content_type=content_type)
+        info = ObjectInfo(
+            handle, len(data), metadata=dict(metadata or {}), content_type=content_type
+        )
         self.objects[handle] = (data, info)
 
-    async def get_read_stream(self, handle: str, *, start: int = 0, end: int | None = None) -> ReadStream:
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
         check_range(start, end)
         if handle not in self.objects:
             raise self._not_found(handle)
@@ -65,7 +69,9 @@ async def test_inherited_defaults() -> None:
         assert not await module.available("missing")
         with pytest.raises(NotFoundError):
             await module.get_size("missing")
-        assert await module.statistics() == {"capacity": {"total": None, "used": None, "free": None}}
+        assert await module.statistics() == {
+            "capacity": {"total": None, "used": None, "free": None}
+        }
         with pytest.raises(UnsupportedError):
             await module.presign(handle)
         with pytest.raises(UnsupportedError):
@@ -85,7 +91,9 @@ def test_capabilities_are_derived_from_overrides() -> None:
 
 def test_a_module_must_write_somehow() -> None:
     class ReadOnly(StorageModule):
-        async def get_read_stream(self, handle: str, *, start: int = 0, end: int | None = None) -> ReadStream:
+        async def get_read_stream(
+            self, handle: str, *, start: int = 0, end: int | None = None
+        ) -> ReadStream:
             raise NotImplementedError
 
         async def stat(self, handle: str) -> ObjectInfo:

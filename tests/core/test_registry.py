@@ -40,24 +40,43 @@ print(json.dumps({"rows": rows, "imported": sorted(
 
 
 def test_listing_imports_no_plugin(make_dist, run_python) -> None:
-    make_dist("good-plugin", "1.2", modules={"good_plugin": GOOD},
-              entry_points={"good": "good_plugin:GoodModule"})
-    make_dist("broken-plugin", "0.1", modules={"broken_plugin": "raise ImportError('no libfoo')"},
-              entry_points={"broken": "broken_plugin:Module"})
+    make_dist(
+        "good-plugin",
+        "1.2",
+        modules={"good_plugin": GOOD},
+        entry_points={"good": "good_plugin:GoodModule"},
+    )
+    make_dist(
+        "broken-plugin",
+        "0.1",
+        modules={"broken_plugin": "raise ImportError('no libfoo')"},
+        entry_points={"broken": "broken_plugin:Module"},
+    )
     result = json.loads(run_python(LISTING).stdout)
     rows = {row["name"]: row for row in result["rows"]}
-    assert rows["good"] == {"name": "good", "target": "good_plugin:GoodModule",
-                            "dist": "good-plugin", "version": "1.2", "conflicts": []}
+    assert rows["good"] == {
+        "name": "good",
+        "target": "good_plugin:GoodModule",
+        "dist": "good-plugin",
+        "version": "1.2",
+        "conflicts": [],
+    }
     assert rows["broken"]["dist"] == "broken-plugin"
     assert rows["memory"]["dist"] == "asyncstore"
     assert result["imported"] == []
 
 
 def test_broken_plugin_is_reported_and_others_still_load(make_dist, run_python) -> None:
-    make_dist("good-plugin", modules={"good_plugin": GOOD},
-              entry_points={"good": "good_plugin:GoodModule"})
-    make_dist("broken-plugin", modules={"broken_plugin": "raise ImportError('no libfoo')"},
-              entry_points={"broken": "broken_plugin:Module"})
+    make_dist(
+        "good-plugin",
+        modules={"good_plugin": GOOD},
+        entry_points={"good": "good_plugin:GoodModule"},
+    )
+    make_dist(
+        "broken-plugin",
+        modules={"broken_plugin": "raise ImportError('no libfoo')"},
+        entry_points={"broken": "broken_plugin:Module"},
+    )
     out = run_python("""
         import asyncstore
         from asyncstore import PluginLoadError
@@ -73,20 +92,33 @@ def test_broken_plugin_is_reported_and_others_still_load(make_dist, run_python) 
             print("CAUSE:", type(exc.__cause__).__name__)
         print("LISTED:", [p.name for p in asyncstore.plugins()])
     """).stdout
-    assert "ERROR: storage module 'broken' (broken_plugin:Module) failed to import: ImportError: no libfoo" in out
+    assert (
+        "ERROR: storage module 'broken' (broken_plugin:Module) failed to import: ImportError: no libfoo"
+        in out
+    )
     assert "SUMMARY: A throwaway module for the registry tests." in out
-    assert ("OPTIONS: [('size', True, None, 'int', 'How big.'), "
-            "('label', False, \"'x'\", 'str', 'A label over two lines.'), "
-            "('fast', False, 'False', 'bool', '')]") in out
+    assert (
+        "OPTIONS: [('size', True, None, 'int', 'How big.'), "
+        "('label', False, \"'x'\", 'str', 'A label over two lines.'), "
+        "('fast', False, 'False', 'bool', '')]"
+    ) in out
     assert "CAUSE: ImportError" in out
     assert "LISTED: ['broken', 'good', 'memory']" in out
 
 
 def test_two_distributions_claiming_one_name_are_reported(make_dist, run_python) -> None:
-    make_dist("first-dist", "1.0", modules={"good_plugin": GOOD},
-              entry_points={"dup": "good_plugin:GoodModule"})
-    make_dist("second-dist", "2.0", modules={"other_good": GOOD},
-              entry_points={"dup": "other_good:GoodModule"})
+    make_dist(
+        "first-dist",
+        "1.0",
+        modules={"good_plugin": GOOD},
+        entry_points={"dup": "good_plugin:GoodModule"},
+    )
+    make_dist(
+        "second-dist",
+        "2.0",
+        modules={"other_good": GOOD},
+        entry_points={"dup": "other_good:GoodModule"},
+    )
     out = run_python("""
         import asyncstore, sys
         dups = [p for p in asyncstore.plugins() if p.name == "dup"]
@@ -97,7 +129,10 @@ def test_two_distributions_claiming_one_name_are_reported(make_dist, run_python)
             print("REFUSED:", exc)
         print("IMPORTED:", "good_plugin" in sys.modules or "other_good" in sys.modules)
     """).stdout
-    assert "2 ['first-dist 1.0 (good_plugin:GoodModule)', 'second-dist 2.0 (other_good:GoodModule)']" in out
+    assert (
+        "2 ['first-dist 1.0 (good_plugin:GoodModule)', 'second-dist 2.0 (other_good:GoodModule)']"
+        in out
+    )
     assert "REFUSED: storage module 'dup' is provided by several distributions" in out
     assert "uninstall all but one" in out
     assert "IMPORTED: False" in out
@@ -154,5 +189,7 @@ def test_missing_required_options_are_listed() -> None:
             super().__init__()
 
     registry = Registry([FakeEntryPoint("needs", "x:Needs", lambda: Needs)])
-    with pytest.raises(ConfigError, match=r"missing required option\(s\) 'root'.*accepted: root, depth\?"):
+    with pytest.raises(
+        ConfigError, match=r"missing required option\(s\) 'root'.*accepted: root, depth\?"
+    ):
         registry.create("needs", {})

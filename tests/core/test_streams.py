@@ -91,7 +91,7 @@ async def test_read_stream_source_reads_from_its_position() -> None:
 
 @pytest.mark.parametrize("source", ["text", 5, None, object(), 1.0, {"a": 1}])
 async def test_unaccepted_sources_raise_type_error(source: object) -> None:
-    with pytest.raises(TypeError, match="accepted|chunks must be bytes-like"):
+    with pytest.raises(TypeError, match=r"accepted|chunks must be bytes-like"):
         await collect(source)
 
 

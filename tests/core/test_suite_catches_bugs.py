@@ -8,7 +8,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-BAD_MODULES = '''
+BAD_MODULES = """
 from __future__ import annotations
 
 import anyio
@@ -98,20 +98,34 @@ TestMissingNotFound = suite_for(MissingNotFound)
 TestAcceptsDotDot = suite_for(AcceptsDotDot)
 TestPartialOnFailure = suite_for(PartialOnFailure)
 TestCorrectMemory = suite_for(MemoryModule)
-'''
+"""
 
 EXPECTED_FAILURES = {
-    "TestWrongRangeEnd": ["test_range_start_and_end", "test_range_is_half_open", "test_range_end_only"],
-    "TestUnsortedList": ["test_list_is_in_lexicographic_order", "test_list_paginates_beyond_one_thousand"],
+    "TestWrongRangeEnd": [
+        "test_range_start_and_end",
+        "test_range_is_half_open",
+        "test_range_end_only",
+    ],
+    "TestUnsortedList": [
+        "test_list_is_in_lexicographic_order",
+        "test_list_paginates_beyond_one_thousand",
+    ],
     "TestNonAtomicOverwrite": ["test_concurrent_readers_never_see_a_mix"],
-    "TestMissingNotFound": ["test_unknown_handle_raises_not_found[stat]",
-                            "test_unknown_handle_raises_not_found[get_read_stream]",
-                            "test_new_data_is_not_available", "test_delete"],
-    "TestAcceptsDotDot": ["test_invalid_keys_are_rejected_before_io['../escape']",
-                          "test_invalid_keys_are_rejected_before_io['a/..']"],
-    "TestPartialOnFailure": ["test_failing_source_stores_nothing",
-                             "test_failing_source_keeps_the_old_object",
-                             "test_list_skips_failed_puts"],
+    "TestMissingNotFound": [
+        "test_unknown_handle_raises_not_found[stat]",
+        "test_unknown_handle_raises_not_found[get_read_stream]",
+        "test_new_data_is_not_available",
+        "test_delete",
+    ],
+    "TestAcceptsDotDot": [
+        "test_invalid_keys_are_rejected_before_io['../escape']",
+        "test_invalid_keys_are_rejected_before_io['a/..']",
+    ],
+    "TestPartialOnFailure": [
+        "test_failing_source_stores_nothing",
+        "test_failing_source_keeps_the_old_object",
+        "test_list_skips_failed_puts",
+    ],
 }
 
 
@@ -123,9 +137,22 @@ def outcome(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, set[str
     directory = tmp_path_factory.mktemp("bad")
     (directory / "test_bad_modules.py").write_text(BAD_MODULES)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider", "-p", "no:randomly",
-         "test_bad_modules.py"],
-        cwd=directory, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rf",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "test_bad_modules.py",
+        ],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     failed: dict[str, set[str]] = {}
     for match in re.finditer(r"^FAILED test_bad_modules\.py::(\w+)::(\S+)", result.stdout, re.M):

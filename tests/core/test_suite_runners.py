@@ -21,7 +21,9 @@ class TestPlain(StorageModuleTests):
             yield module
 """
 
-TRIO = ANYIO + """
+TRIO = (
+    ANYIO
+    + """
 class TestTrio(StorageModuleTests):
     @pytest.fixture
     def anyio_backend(self):
@@ -34,6 +36,7 @@ class TestTrio(StorageModuleTests):
         async with MemoryModule() as module:
             yield module
 """
+)
 
 PYTEST_ASYNCIO_STRICT = """
 import asyncio
@@ -78,7 +81,10 @@ def run(directory: Path, source: str, *options: str) -> str:
     (directory / "test_suite.py").write_text(source)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *options, "test_suite.py"],
-        cwd=directory, capture_output=True, text=True, timeout=600,
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result.stdout
@@ -100,7 +106,9 @@ def passed(output: str) -> int:
     ],
     ids=["anyio-asyncio", "anyio-trio", "pytest-asyncio-strict", "pytest-asyncio-auto"],
 )
-def test_suite_runs_under(tmp_path: Path, source: str, options: tuple[str, ...], minimum: int) -> None:
+def test_suite_runs_under(
+    tmp_path: Path, source: str, options: tuple[str, ...], minimum: int
+) -> None:
     options = (*options, "-o", "asyncio_default_fixture_loop_scope=function")
     output = run(tmp_path, source, *options)
     assert passed(output) >= minimum

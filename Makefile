@@ -1,0 +1,38 @@
+# One entry point for every check. `make demo` runs the main job, `make test` runs everything.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The distributions of this repository that exist (backends are added as they land).
+BACKENDS := $(wildcard asyncstore_fs asyncstore_s3)
+PACKAGES := asyncstore $(wildcard asyncstore_fs/asyncstore_fs asyncstore_s3/asyncstore_s3)
+
+.PHONY: install demo test lint typecheck pytest clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.10 is required") if sys.version_info < (3, 10) else None'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml $(wildcard asyncstore_*/pyproject.toml)
+	$(BIN)/python -m pip install --quiet --upgrade pip "setuptools>=77"
+	$(BIN)/python -m pip install --quiet --no-build-isolation -e ".[dev]" $(foreach d,$(BACKENDS),-e $(d))
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/python -m asyncstore.demo
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy $(PACKAGES)
+
+pytest: install
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) .demo-store .mypy_cache .pytest_cache .ruff_cache

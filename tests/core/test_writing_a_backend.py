@@ -1,0 +1,93 @@
+"""The writing-a-backend guide is true: its example installs, registers and passes the suite."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+GUIDE = DOCS / "writing-a-backend.md"
+EXAMPLE = DOCS / "example-backend"
+
+
+def test_every_snippet_is_in_the_example() -> None:
+    text = GUIDE.read_text()
+    snippets = re.findall(r"<!-- file: (\S+) -->\n```\w+\n(.*?)```", text, re.S)
+    assert len(snippets) >= 4
+    for path, snippet in snippets:
+        assert snippet in (DOCS / path).read_text(), f"the guide's snippet of {path} is stale"
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("site")
+    build = tmp_path_factory.mktemp("build")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(EXAMPLE),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=build,
+    )
+    return target
+
+
+def run(installed: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(installed)}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
+    )
+
+
+def test_the_installed_example_is_listed_and_opens(installed: Path, tmp_path: Path) -> None:
+    result = run(
+        installed,
+        "-c",
+        (
+            "import sys, asyncstore\n"
+            "print([(p.name, p.distribution) for p in asyncstore.plugins()])\n"
+            "print('imported before open:', 'asyncstore_dictstore' in sys.modules)\n"
+            "store = asyncstore.open_store('dict://?label=demo')\n"
+            "print(type(store).__name__, store.label, store.name)\n"
+        ),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "('dict', 'asyncstore-dictstore')" in result.stdout
+    assert "imported before open: False" in result.stdout
+    assert "DictStore demo dict://" in result.stdout
+
+
+def test_the_example_passes_the_suite(installed: Path, tmp_path: Path) -> None:
+    result = run(
+        installed,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        str(EXAMPLE / "tests"),
+        "--rootdir",
+        str(tmp_path),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    passed = int(re.search(r"(\d+) passed", result.stdout).group(1))  # type: ignore[union-attr]
+    assert passed > 100
