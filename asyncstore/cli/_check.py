@@ -1,0 +1,173 @@
+"""check: run the conformance suite against a live, configured store."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import textwrap
+import uuid
+from pathlib import Path
+from typing import Any
+
+import click
+
+from asyncstore.cli._common import emit_json, parse_target, state
+
+_TEST_MODULE = '''
+import os
+
+import pytest
+
+from asyncstore import open_store
+from asyncstore.testing import StorageModuleTests
+
+
+def record_handles(module, handles):
+    """Remember every handle the checks create, keyed or generated, to delete them after."""
+    for name in ("put", "copy", "new_data"):
+        original = getattr(module, name)
+
+        async def recording(*args, _original=original, **kwargs):
+            handle = await _original(*args, **kwargs)
+            handles.append(handle)
+            return handle
+
+        setattr(module, name, recording)
+
+
+class TestLiveStore(StorageModuleTests):
+    key_prefix = os.environ["ASYNCSTORE_CHECK_PREFIX"]
+    list_page_objects = int(os.environ["ASYNCSTORE_CHECK_PAGE"])
+
+    @pytest.fixture
+    async def module(self):
+        config = os.environ.get("ASYNCSTORE_CHECK_CONFIG") or None
+        async with open_store(os.environ["ASYNCSTORE_CHECK_SPEC"], config=config) as module:
+            handles = []
+            record_handles(module, handles)
+            try:
+                yield module
+            finally:
+                # Leave nothing behind: generated handles, and the scratch prefix.
+                for handle in handles:
+                    await module.delete(handle)
+                if module.capabilities().get("list"):
+                    async for info in module.list(self.key_prefix):
+                        await module.delete(info.handle)
+'''
+
+
+class _Collector:
+    """A pytest plugin object that records each check's outcome."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, dict[str, Any]] = {}
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        name = report.nodeid.split("::")[-1]
+        if report.when == "call" or report.outcome != "passed":
+            entry = {"outcome": report.outcome, "detail": ""}
+            if report.skipped and isinstance(report.longrepr, tuple):
+                entry["detail"] = str(report.longrepr[2]).removeprefix("Skipped: ")
+            elif report.failed:
+                entry["detail"] = str(getattr(report, "longreprtext", "")).strip().splitlines()[-1:]
+                entry["detail"] = entry["detail"][0] if entry["detail"] else ""
+            if name not in self.results or report.outcome != "passed":
+                self.results[name] = entry
+
+
+@click.command()
+@click.argument("store")
+@click.option(
+    "--filter", "-k", "expression", help="Only checks matching this pytest -k expression."
+)
+@click.option(
+    "--page-objects",
+    default=1001,
+    show_default=True,
+    help="Objects written by the listing-pagination check.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def check(store: str, expression: str | None, page_objects: int, as_json: bool) -> None:
+    """Run the conformance suite against a live store, in a scratch prefix it cleans up.
+
+    Exits 0 when every check passes or is skipped for a capability the store declares absent.
+    """
+    try:
+        import pytest
+    except ImportError as exc:  # pragma: no cover - pytest is installed with the suite
+        raise click.ClickException("the check needs pytest: pip install pytest") from exc
+    spec = parse_target(store).store
+    current = state()
+    prefix = f"asyncstore-check-{uuid.uuid4().hex[:12]}/"
+    collector = _Collector()
+    with tempfile.TemporaryDirectory(prefix="asyncstore-check-") as work:
+        directory = Path(work)
+        (directory / "test_live_store.py").write_text(textwrap.dedent(_TEST_MODULE))
+        (directory / "pytest.ini").write_text("[pytest]\n")
+        environment = {
+            "ASYNCSTORE_CHECK_SPEC": spec,
+            "ASYNCSTORE_CHECK_PREFIX": prefix,
+            "ASYNCSTORE_CHECK_PAGE": str(page_objects),
+            "ASYNCSTORE_CHECK_CONFIG": current.config_path or "",
+        }
+        saved = {name: os.environ.get(name) for name in environment}
+        os.environ.update(environment)
+        try:
+            arguments = [
+                str(directory),
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:asyncio",
+                "--no-header",
+                "-c",
+                str(directory / "pytest.ini"),
+                "--rootdir",
+                str(directory),
+            ]
+            if expression:
+                arguments += ["-k", expression]
+            with open(os.devnull, "w") as quiet, _redirect(quiet):
+                pytest.main(arguments, plugins=[collector])
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    results = collector.results
+    failed = sum(r["outcome"] == "failed" for r in results.values())
+    if as_json:
+        emit_json({"store": spec, "results": results, "failed": failed})
+    else:
+        _print_table(spec, results)
+    if failed or not results:
+        raise SystemExit(1)
+
+
+def _redirect(stream: Any) -> Any:
+    import contextlib
+
+    stack = contextlib.ExitStack()
+    stack.enter_context(contextlib.redirect_stdout(stream))
+    return stack
+
+
+def _print_table(spec: str, results: dict[str, dict[str, Any]]) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table("check", "result", "detail", box=None, title=f"conformance of {spec}")
+    styles = {"passed": "green", "failed": "red", "skipped": "yellow"}
+    for name, entry in sorted(results.items()):
+        style = styles.get(entry["outcome"], "")
+        table.add_row(
+            escape(name), f"[{style}]{entry['outcome']}[/{style}]", escape(entry["detail"])
+        )
+    console = Console(soft_wrap=True)
+    console.print(table)
+    counts = {o: sum(r["outcome"] == o for r in results.values()) for o in styles}
+    console.print(", ".join(f"{n} {o}" for o, n in counts.items()))
