@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-
 BAD_MODULES = """
 from __future__ import annotations
 
