@@ -1,0 +1,444 @@
+"""The reverse adapter: a legacy synchronous module as an async `StorageModule`.
+
+A legacy module is a plain object with the original SDK's blocking methods, each taking a
+``context`` first: ``put(context, stream) -> module_data``, ``new_data(context)``,
+``assign(context, module_data, stream)``, ``available``, ``get_read_stream`` (returning a file
+with read, seek and close), ``get_size``, ``delete``, ``statistics(context)`` and
+``capabilities(context)`` (dicts or JSON strings). `LegacyModule` runs each call in a worker
+thread, at most ``max_threads`` at once, and maps what is missing to `UnsupportedError` or to
+the base class's defaults.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import inspect
+import json
+import threading
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+
+import anyio
+import anyio.to_thread
+
+from asyncstore.context import ModuleContext
+from asyncstore.errors import (
+    AlreadyExistsError,
+    NotFoundError,
+    PermissionDeniedError,
+    StorageError,
+    StorageFullError,
+    UnsupportedError,
+)
+from asyncstore.info import ObjectInfo
+from asyncstore.keys import validate_content_type, validate_metadata
+from asyncstore.module import StorageModule
+from asyncstore.streams import ByteSource, ReadStream, check_range, iter_source
+from asyncstore.sync._context import LegacyContext, ModuleView, ThreadRunner
+from asyncstore.sync._legacy_io import (
+    LegacyReadStream,
+    SourceReader,
+    close_raw,
+    measure,
+)
+
+if TYPE_CHECKING:
+    pass
+
+__all__ = ["LegacyModule", "from_sync_module", "legacy_module_class"]
+
+T = TypeVar("T")
+
+
+def _parse_json(value: Any, what: str) -> dict[str, Any]:
+    if isinstance(value, (str, bytes)):
+        value = json.loads(value)
+    if not isinstance(value, dict):
+        raise StorageError(f"the legacy module's {what}() returned {type(value).__name__}")
+    return value
+
+
+def _capacity(value: Any) -> dict[str, int | None]:
+    """Normalise a legacy ``capacity``: a number (the total), a dict, or nothing."""
+
+    def size(number: Any) -> int | None:
+        return int(number) if isinstance(number, (int, float)) and number >= 0 else None
+
+    if isinstance(value, Mapping):
+        return {part: size(value.get(part)) for part in ("total", "used", "free")}
+    return {"total": size(value), "used": None, "free": None}
+
+
+class LegacyModule(StorageModule):
+    """A storage module driving a legacy synchronous module object in worker threads.
+
+    The legacy module chooses its handles (``module_data``), so this module is not keyed.
+    Metadata and content types are checked, as on every module, but a legacy module has
+    nowhere to keep them: `capabilities` says ``"metadata": False``. Reads support ranges
+    and seeking (through the legacy stream's ``seek``, or by skipping forward). A legacy
+    module that lacks ``assign`` or ``delete`` raises `UnsupportedError` for them; missing
+    ``new_data``, ``available``, ``get_size`` and ``statistics`` fall back to the base class
+    (``get_size`` to measuring the stream). Errors are translated: `FileNotFoundError` (and
+    `KeyError` for a handle) to `NotFoundError`, other `OSError` by errno, and anything else
+    to `StorageError`, chained. An exception raised by the byte source propagates unchanged.
+
+    Args:
+        legacy: The legacy module object.
+        context: The host's services; ``context["func"].getModule(name)`` in legacy code
+            reaches the stores this context's ``get_module`` opens (this module owns them).
+        max_threads: How many legacy calls (and, separately, stream reads) run at once.
+    """
+
+    name = "legacy"
+    keyed: ClassVar[bool] = False
+    CAPABILITIES: ClassVar[Mapping[str, Any]] = {"metadata": False}
+
+    def __init__(
+        self, legacy: object, *, context: ModuleContext | None = None, max_threads: int = 8
+    ) -> None:
+        if not callable(getattr(legacy, "get_read_stream", None)) or not any(
+            callable(getattr(legacy, m, None)) for m in ("put", "assign")
+        ):
+            raise TypeError(
+                f"{type(legacy).__name__} is not a legacy storage module: it needs "
+                "get_read_stream(context, module_data) and put(context, stream) or assign()"
+            )
+        if not isinstance(max_threads, int) or max_threads < 1:
+            raise ValueError(f"max_threads must be an int >= 1, not {max_threads!r}")
+        self._legacy = legacy
+        self._context = context or ModuleContext(store_name=type(legacy).__name__)
+        self.name = self._context.store_name
+        self._calls = anyio.CapacityLimiter(max_threads)
+        # Stream reads have their own threads: a legacy put waiting for its source's bytes
+        # (possibly a stream of this module, as in copy) must never starve the reads.
+        self._streams = anyio.CapacityLimiter(max_threads)
+        self._runner = ThreadRunner()
+        self._legacy_context = LegacyContext(
+            store=self.name, get_module=self._get_module, log=self._context.logger
+        )
+        self._views: dict[str, object] = {}
+        self._owned: list[StorageModule] = []
+        self._views_lock = threading.Lock()
+        self._capabilities: dict[str, Any] | None = None
+        self._closed = False
+
+    @property
+    def legacy(self) -> object:
+        """The legacy module object."""
+        return self._legacy
+
+    def _has(self, method: str) -> bool:
+        return callable(getattr(self._legacy, method, None))
+
+    # ---- calling the legacy code ---------------------------------------------------------
+
+    @contextmanager
+    def _translated(self, method: str, handle: str | None) -> Iterator[None]:
+        try:
+            yield
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise self._translate(exc, method, handle) from exc
+
+    def _translate(self, exc: Exception, method: str, handle: str | None) -> StorageError:
+        where = {"store": self.name, "handle": handle}
+        if isinstance(exc, FileNotFoundError) or (isinstance(exc, KeyError) and handle):
+            return NotFoundError("no such object", **where)
+        if isinstance(exc, PermissionError):
+            return PermissionDeniedError(f"{method}() was denied: {exc}", **where)
+        if isinstance(exc, FileExistsError):
+            return AlreadyExistsError(f"{method}(): {exc}", **where)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return StorageFullError(f"{method}(): {exc}", **where)
+        if isinstance(exc, NotImplementedError):
+            return UnsupportedError(f"the legacy module does not implement {method}()", **where)
+        return StorageError(f"the legacy {method}() failed: {type(exc).__name__}: {exc}", **where)
+
+    async def _in_thread(
+        self,
+        limiter: anyio.CapacityLimiter,
+        method: str,
+        handle: str | None,
+        function: Callable[..., T],
+        *args: Any,
+    ) -> T:
+        with self._translated(method, handle):
+            return await anyio.to_thread.run_sync(partial(function, *args), limiter=limiter)
+
+    async def _call(self, method: str, *args: Any, handle: str | None = None) -> Any:
+        function = getattr(self._legacy, method, None)
+        if not callable(function):
+            raise UnsupportedError(
+                f"the legacy module has no {method}()", store=self.name, handle=handle
+            )
+        return await self._in_thread(
+            self._calls, method, handle, function, self._legacy_context, *args
+        )
+
+    def _get_module(self, spec: str) -> object:
+        """``context["func"].getModule``: open (once) and return another configured module."""
+        with self._views_lock:
+            view = self._views.get(spec)
+            if view is None:
+                module = self._context.get_module(spec)
+                self._owned.append(module)
+                # A legacy inner module is handed over as it is, as the original SDK did.
+                if isinstance(module, LegacyModule):
+                    view = module.legacy
+                else:
+                    view = ModuleView(module, self._runner)
+                self._views[spec] = view
+            return view
+
+    # ---- writing -------------------------------------------------------------------------
+
+    async def _write(self, method: str, handle: str | None, *args: Any, source: ByteSource) -> Any:
+        """Call a legacy write with a blocking reader of ``source`` as its last argument."""
+        chunks = iter_source(source)
+        try:
+            reader = SourceReader(chunks, await anext(chunks, None))
+            try:
+                result = await self._call(method, *args, reader, handle=handle)
+            except Exception:
+                if reader.error is not None:
+                    raise reader.error from None
+                raise
+            if reader.error is not None:  # the legacy code swallowed the source's failure
+                if isinstance(result, str) or handle is not None:
+                    # Best effort: the source's error is what the caller must see.
+                    with contextlib.suppress(StorageError):
+                        await self.delete(handle if handle is not None else result)
+                raise reader.error
+            return result
+        finally:
+            await cast(Any, chunks).aclose()
+
+    async def put(
+        self,
+        source: ByteSource,
+        *,
+        key: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        """Store the bytes of ``source`` through the legacy ``put`` (or new_data + assign).
+
+        Raises:
+            UnsupportedError: If a key is given: the legacy module chooses handles.
+        """
+        if key is not None:
+            raise UnsupportedError("this module chooses its own handles", store=self.name)
+        validate_metadata(metadata, store=self.name)
+        validate_content_type(content_type, store=self.name)
+        if not self._has("put"):
+            return await super().put(source, metadata=metadata, content_type=content_type)
+        handle = await self._write("put", None, source=source)
+        if not isinstance(handle, str):
+            raise StorageError(
+                f"the legacy put() returned {type(handle).__name__}, not a str", store=self.name
+            )
+        return handle
+
+    async def new_data(self) -> str:
+        """Allocate a handle with the legacy ``new_data`` (a random one if it has none)."""
+        if not self._has("new_data"):
+            return await super().new_data()
+        handle = await self._call("new_data")
+        if not isinstance(handle, str):
+            raise StorageError(
+                f"the legacy new_data() returned {type(handle).__name__}, not a str",
+                store=self.name,
+            )
+        return handle
+
+    async def assign(
+        self,
+        handle: str,
+        source: ByteSource,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        """Store the bytes of ``source`` under ``handle`` through the legacy ``assign``.
+
+        Raises:
+            UnsupportedError: If the legacy module has no ``assign``.
+        """
+        validate_metadata(metadata, store=self.name)
+        validate_content_type(content_type, store=self.name)
+        if not self._has("assign"):
+            raise UnsupportedError("the legacy module has no assign()", store=self.name)
+        await self._write("assign", handle, handle, source=source)
+
+    # ---- reading -------------------------------------------------------------------------
+
+    def _open_sync(self, handle: str) -> Any:
+        raw = getattr(self._legacy, "get_read_stream")(self._legacy_context, handle)  # noqa: B009
+        if raw is None:
+            raise self._not_found(handle)
+        return raw
+
+    async def _open(self, handle: str) -> Any:
+        return await self._in_thread(
+            self._calls, "get_read_stream", handle, self._open_sync, handle
+        )
+
+    async def _size(self, handle: str) -> int:
+        if self._has("get_size"):
+            size = await self._call("get_size", handle, handle=handle)
+            if size is None or int(size) < 0:
+                raise self._not_found(handle)
+            return int(size)
+        raw = await self._open(handle)
+        try:
+            return await self._in_thread(self._streams, "get_size", handle, measure, raw)
+        finally:
+            await self._in_thread(self._streams, "close", handle, close_raw, raw)
+
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
+        """Open the legacy stream of ``handle`` as a `ReadStream` over ``[start, end)``."""
+        check_range(start, end, store=self.name)
+        size = await self._size(handle)
+        raw = await self._open(handle)
+        info = ObjectInfo(handle=handle, size=size)
+        return LegacyReadStream(self, raw, info, start=start, end=end)
+
+    async def stat(self, handle: str) -> ObjectInfo:
+        """Describe the object: its handle and size (a legacy module knows nothing else)."""
+        return ObjectInfo(handle=handle, size=await self._size(handle))
+
+    async def get_size(self, handle: str) -> int:
+        """Return the size from the legacy ``get_size`` (or by measuring the stream)."""
+        return await self._size(handle)
+
+    async def available(self, handle: str) -> bool:
+        """Return the legacy ``available`` (or whether the size can be found)."""
+        try:
+            if self._has("available"):
+                return bool(await self._call("available", handle, handle=handle))
+            await self._size(handle)
+        except NotFoundError:
+            return False
+        return True
+
+    # ---- other operations ----------------------------------------------------------------
+
+    async def delete(self, handle: str) -> None:
+        """Delete through the legacy ``delete``; a missing object is not an error.
+
+        Raises:
+            UnsupportedError: If the legacy module has no ``delete``.
+        """
+        try:
+            await self._call("delete", handle, handle=handle)
+        except NotFoundError:
+            pass
+
+    async def statistics(self) -> dict[str, Any]:
+        """Return the legacy statistics with ``capacity`` in the standard shape."""
+        if not self._has("statistics"):
+            return await super().statistics()
+        stats = _parse_json(await self._call("statistics"), "statistics")
+        return {**stats, "capacity": _capacity(stats.get("capacity"))}
+
+    def capabilities(self) -> dict[str, Any]:
+        """Return the derived capabilities merged with the legacy ones (CDMI names).
+
+        The standard keys describe what this adapter does, except ``max_object_size``, which
+        the legacy module may set. The legacy ``capabilities`` is called once, in the calling
+        thread: it must not do I/O.
+        """
+        if self._capabilities is None:
+            derived = self.class_capabilities()
+            legacy: dict[str, Any] = {}
+            if self._has("capabilities"):
+                with self._translated("capabilities", None):
+                    legacy = _parse_json(
+                        getattr(self._legacy, "capabilities")(self._legacy_context),  # noqa: B009
+                        "capabilities",
+                    )
+            limit = legacy.get("max_object_size")
+            if isinstance(limit, int) and not isinstance(limit, bool):
+                derived["max_object_size"] = limit
+            self._capabilities = {**legacy, **derived}
+        return dict(self._capabilities)
+
+    async def aclose(self) -> None:
+        """Close the legacy module (its ``close()``, if any) and the modules it opened."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._has("close"):
+                await self._in_thread(self._calls, "close", None, close_raw, self._legacy)
+        finally:
+            for module in reversed(self._owned):
+                await module.aclose()
+
+
+def from_sync_module(
+    legacy: object, *, context: ModuleContext | None = None, max_threads: int = 8
+) -> LegacyModule:
+    """Wrap a legacy synchronous module object as an async `StorageModule`.
+
+    Args:
+        legacy: An object with the classic methods (see `LegacyModule`).
+        context: The host's services, for ``context["func"].getModule`` in legacy code.
+        max_threads: How many legacy calls run at once.
+    """
+    return LegacyModule(legacy, context=context, max_threads=max_threads)
+
+
+def legacy_module_class(legacy_class: type, *, max_threads: int = 8) -> type[LegacyModule]:
+    """Return a `LegacyModule` subclass that builds ``legacy_class`` from keyword options.
+
+    Register the result under the ``asyncstore.modules`` entry-point group: the registry
+    sees the legacy constructor's keyword options (for URLs, config files and its error
+    messages) and the legacy class's docstring.
+
+    Args:
+        legacy_class: The legacy module class, configured with keyword arguments.
+        max_threads: How many legacy calls each instance runs at once.
+    """
+    accepted = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    options = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for p in inspect.signature(legacy_class).parameters.values()
+        if p.kind in accepted and p.name != "context"
+    ]
+    try:
+        hints = typing.get_type_hints(cast(Any, legacy_class).__init__)
+    except Exception:  # unresolvable annotations only cost the registry's type conversion
+        hints = {}
+
+    def __init__(
+        self: LegacyModule, *, context: ModuleContext | None = None, **kwargs: Any
+    ) -> None:
+        LegacyModule.__init__(
+            self, legacy_class(**kwargs), context=context, max_threads=max_threads
+        )
+
+    signature = inspect.Signature(
+        [
+            inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
+            *options,
+            inspect.Parameter("context", inspect.Parameter.KEYWORD_ONLY, default=None),
+        ]
+    )
+    setattr(__init__, "__signature__", signature)  # noqa: B010
+    __init__.__annotations__ = {p.name: hints[p.name] for p in options if p.name in hints}
+    namespace = {
+        "__init__": __init__,
+        "__doc__": legacy_class.__doc__ or f"The legacy module {legacy_class.__name__}.",
+        "__module__": legacy_class.__module__,
+        "__qualname__": legacy_class.__qualname__,
+        "legacy_class": legacy_class,
+    }
+    return cast("type[LegacyModule]", type(legacy_class.__name__, (LegacyModule,), namespace))
