@@ -51,10 +51,12 @@ def put(
 ) -> None:
     """Store a file (or standard input, with -) in a store.
 
-    DESTINATION is STORE, STORE:KEY or URL//KEY.
+    DESTINATION is STORE, STORE:KEY or URL//KEY; a KEY ending in '/' gets the file's name.
     """
     target = parse_target(destination)
     chosen = key or target.key or (None if source == "-" else Path(source).name)
+    if chosen is not None and chosen.endswith("/") and source != "-":
+        chosen += Path(source).name  # a key ending in '/' names a folder
     if chosen is None:
         raise click.UsageError("reading standard input needs a key: STORE:KEY or --key")
     if content_type is None and source != "-":
