@@ -1,0 +1,44 @@
+"""Stream-intercepting middleware: modules that wrap other modules and transform their bytes.
+
+Each lives in its own module and is registered as a plugin (``encrypt``, ``compress``,
+``dedup``, ``replicate``);
+a config file names the inner store by store name or URL, and layers stack in any order::
+
+    [stores.secure]
+    module = "encrypt"
+    inner = "local"
+    key = "${APP_MASTER_KEY}"
+
+Importing this package imports no optional dependency; a missing one raises an `ImportError`
+naming the extra to install when the module is created.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asyncstore.middleware.compress import CompressionModule
+    from asyncstore.middleware.dedup import DedupModule
+    from asyncstore.middleware.encrypt import EncryptionModule
+    from asyncstore.middleware.replicate import ReplicationModule
+
+__all__ = ["CompressionModule", "DedupModule", "EncryptionModule", "ReplicationModule"]
+
+_LAZY = {
+    "CompressionModule": "asyncstore.middleware.compress",
+    "DedupModule": "asyncstore.middleware.dedup",
+    "EncryptionModule": "asyncstore.middleware.encrypt",
+    "ReplicationModule": "asyncstore.middleware.replicate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'asyncstore.middleware' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,79 @@
+"""Helpers shared by the middleware tests."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Mapping
+
+from asyncstore.memory import MemoryModule
+from asyncstore.module import StorageModule
+from asyncstore.streams import ByteSource, ReadStream
+
+
+def new_key() -> str:
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+class CountingModule(MemoryModule):
+    """A memory module that counts the bytes read through its streams."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes_read = 0
+        self.reads = 0
+
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
+        stream = await super().get_read_stream(handle, start=start, end=end)
+        counter = self
+        original = stream._read_at
+        original_into = stream._readinto_at
+
+        async def read_at(offset: int, max_bytes: int) -> bytes:
+            data = await original(offset, max_bytes)
+            counter.bytes_read += len(data)
+            counter.reads += 1
+            return data
+
+        async def readinto_at(offset: int, buffer: memoryview) -> int:
+            count = await original_into(offset, buffer)
+            counter.bytes_read += count
+            counter.reads += 1
+            return count
+
+        stream._read_at = read_at  # type: ignore[method-assign]
+        stream._readinto_at = readinto_at  # type: ignore[method-assign]
+        return stream
+
+    def raw(self, handle: str) -> bytes:
+        return self._objects[handle].data
+
+    async def poke(self, handle: str, data: bytes) -> None:
+        """Replace the stored bytes, keeping metadata (tampering with the inner store)."""
+        info = self._objects[handle].info
+        await MemoryModule.assign(
+            self, handle, data, metadata=info.metadata, content_type=info.content_type
+        )
+
+
+class FailingWrites(MemoryModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+
+    async def assign(
+        self,
+        handle: str,
+        source: ByteSource,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> None:
+        if self.fail:
+            raise OSError("replica is down")
+        await super().assign(handle, source, metadata=metadata, content_type=content_type)
+
+
+__all__ = ["CountingModule", "FailingWrites", "StorageModule", "new_key"]
