@@ -1,0 +1,41 @@
+"""repair: the maintenance a store offers beyond the contract (replicate's repair)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from asyncstore.cli._common import emit_json, parse_target, run, state
+
+
+@click.command()
+@click.argument("store")
+@click.option("--prefix", default="", help="Only objects whose keys start with this.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def repair(store: str, prefix: str, as_json: bool) -> None:
+    """Copy to a replicated store's replicas what its primary has and they lack.
+
+    Objects a replica already holds (available, same size) are skipped, so repeating the
+    command is cheap and an interrupted repair resumes.
+    """
+    spec = parse_target(store).store
+
+    async def main() -> dict[str, Any]:
+        async with state().open(spec) as module:
+            method = getattr(module, "repair", None)
+            if method is None:
+                raise click.ClickException(
+                    f"store {spec!r} ({type(module).__name__}) has nothing to repair; "
+                    "repair works on replicate stores"
+                )
+            counts: dict[str, Any] = await method(prefix)
+            return counts
+
+    counts = run(main)
+    if as_json:
+        emit_json(counts)
+    else:
+        click.echo(", ".join(f"{value} {name}" for name, value in counts.items()))
+    if counts.get("failed"):
+        raise SystemExit(1)
