@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import asyncstore_fs as fs
 from asyncstore import open_store
 from asyncstore.memory import MemoryModule
 from asyncstore.middleware.compress import CompressionModule
@@ -46,7 +47,6 @@ class TestCompressEncryptFileSystem(StorageModuleTests):
 
     @pytest.fixture
     async def module(self, tmp_path: Path):
-        fs = pytest.importorskip("asyncstore_fs")
         inner = EncryptionModule(
             inner=fs.FileSystemModule(root=str(tmp_path / "store"), fsync=False), key=new_key()
         )

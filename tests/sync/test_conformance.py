@@ -23,7 +23,6 @@ class TestSyncStoreOverMemory(StorageModuleTests):
 class TestSyncStoreOverFileSystem(StorageModuleTests):
     @pytest.fixture
     async def module(self, tmp_path):
-        pytest.importorskip("asyncstore_fs")
         url = f"fs://{tmp_path / 'store'}?fsync=false"
         store = await anyio.to_thread.run_sync(SyncStore.open, url)
         async with SyncBackedModule(store) as module:

@@ -1,0 +1,80 @@
+"""Deleting objects, and removing the directories they leave empty."""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from asyncstore_fs._layout import Layout, split_key
+from asyncstore_fs._metadata import remove_sidecar
+
+__all__ = ["delete_object"]
+
+
+def delete_object(layout: Layout, key: str, *, fsync: bool, sidecar: bool) -> None:
+    """Delete the object under ``key``; a missing object, or a directory, is left alone.
+
+    Directories left empty are removed up to the root, so that the tree stays as small as
+    the set of keys, and a key can later be stored where only a prefix used to be.
+    """
+    parent, name = split_key(key)
+    try:
+        dir_fd = layout.open_dir(parent)
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    try:
+        if sidecar:
+            with layout.key_lock(key):  # the object and its sidecar go together
+                if not _unlink(dir_fd, name):
+                    return
+                remove_sidecar(dir_fd, name)
+        elif not _unlink(dir_fd, name):
+            return
+        if fsync:
+            os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    _remove_empty_parents(layout, parent)
+
+
+def _unlink(dir_fd: int, name: str) -> bool:
+    """Remove the object file; return False if there was none."""
+    try:
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        # unlink() of a directory fails with EISDIR on Linux and EPERM elsewhere: a
+        # directory is a prefix of other keys, not an object, so there is nothing to do.
+        if exc.errno in (errno.EISDIR, errno.EPERM) and _is_directory(dir_fd, name):
+            return False
+        raise
+    return True
+
+
+def _is_directory(dir_fd: int, name: str) -> bool:
+    try:
+        mode = os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode
+    except OSError:
+        return False
+    return stat.S_ISDIR(mode)
+
+
+def _remove_empty_parents(layout: Layout, dir_key: str) -> None:
+    while dir_key:
+        up, name = split_key(dir_key)
+        try:
+            fd = layout.open_dir(up) if up else layout.root_fd
+        except OSError:
+            return
+        try:
+            # Fails (and stops the climb) as soon as a directory is not empty; a concurrent
+            # write that loses its directory here creates it again.
+            os.rmdir(name, dir_fd=fd)
+        except OSError:
+            return
+        finally:
+            if up:
+                os.close(fd)
+        dir_key = up

@@ -1,0 +1,231 @@
+"""Atomic writes: a temporary file in the key's directory, fsync, rename, directory fsync.
+
+These are blocking functions, run in worker threads by the module. A `PendingWrite` is the
+state of one write between its steps; `abort` releases it and may be called at any point, any
+number of times.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from asyncstore.errors import NotFoundError, StorageError
+from asyncstore_fs._layout import Layout, close_quietly, split_key, temp_name
+from asyncstore_fs._metadata import (
+    XATTR_NAME,
+    read_sidecar,
+    read_xattr,
+    remove_sidecar,
+    write_sidecar,
+)
+
+__all__ = ["PendingWrite", "abort", "commit", "copy_object", "open_temp", "write_object"]
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+# A directory removed by a concurrent delete between opening it and creating the temporary
+# file in it is simply made again; this many times in a row means something is wrong.
+_ATTEMPTS = 16
+_COPY_STEP = 1 << 30
+
+
+@dataclass
+class PendingWrite:
+    """A write in progress: the open key directory and the open temporary file in it."""
+
+    key: str
+    """The key being written."""
+    dir_fd: int
+    """The key's directory, open (or -1 once released)."""
+    fd: int
+    """The temporary file, open for writing (or -1 once closed)."""
+    temp: str | None
+    """The temporary file's name in the directory (None once renamed or removed)."""
+
+
+def open_temp(layout: Layout, key: str, *, fsync: bool = False) -> PendingWrite:
+    """Create the key's directories if needed and a temporary file in the last one.
+
+    With ``fsync``, each directory created is flushed into its parent.
+
+    Raises:
+        AlreadyExistsError: If a parent of the key is an object.
+        PermissionDeniedError: If the key's directory is reached through a symlink that leads
+            outside the root.
+    """
+    parent, _ = split_key(key)
+    for _attempt in range(_ATTEMPTS):
+        try:
+            dir_fd = layout.open_dir(parent)
+        except (FileNotFoundError, NotADirectoryError):
+            if not parent:
+                raise
+            try:
+                dir_fd = layout.make_dirs(parent, key, fsync=fsync)
+            except FileNotFoundError:  # a directory on the way was just removed by a delete
+                continue
+        temp = temp_name()
+        try:
+            fd = os.open(temp, _CREATE, 0o666, dir_fd=dir_fd)
+        except FileNotFoundError:  # the directory was just removed by a delete
+            os.close(dir_fd)
+            continue
+        except BaseException:
+            os.close(dir_fd)
+            raise
+        return PendingWrite(key, dir_fd, fd, temp)
+    raise StorageError("the key's directory kept disappearing while writing", handle=key)
+
+
+def write_all(pending: PendingWrite, chunks: Iterable[bytes | memoryview]) -> None:
+    """Append ``chunks`` to the temporary file."""
+    fd = pending.fd
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view.nbytes:
+            view = view[os.write(fd, view) :]
+
+
+def _rename_into_place(layout: Layout, pending: PendingWrite, name: str) -> None:
+    assert pending.temp is not None
+    dir_fd = pending.dir_fd
+    try:
+        os.rename(pending.temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except IsADirectoryError:
+        # An empty directory left behind gives way; one that holds objects does not.
+        try:
+            os.rmdir(name, dir_fd=dir_fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise layout.conflict(pending.key, pending.key) from None
+            raise
+        os.rename(pending.temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    pending.temp = None
+
+
+def commit(
+    layout: Layout, pending: PendingWrite, blob: bytes | None, *, fsync: bool, sidecar: bool
+) -> None:
+    """Publish the temporary file under the key, with metadata ``blob``; always releases.
+
+    Raises:
+        AlreadyExistsError: If other objects are stored under the key as a prefix.
+    """
+    _, name = split_key(pending.key)
+    try:
+        if blob is not None and not sidecar:
+            os.setxattr(pending.fd, XATTR_NAME, blob)
+        if fsync:
+            os.fsync(pending.fd)
+        inode = os.fstat(pending.fd).st_ino if sidecar and blob is not None else 0
+        os.close(pending.fd)
+        pending.fd = -1
+        if sidecar:
+            # Two renames (sidecar, then data) must not interleave with another writer's.
+            with layout.key_lock(pending.key):
+                if blob is not None:
+                    write_sidecar(pending.dir_fd, name, blob, inode, fsync)
+                else:
+                    remove_sidecar(pending.dir_fd, name)
+                _rename_into_place(layout, pending, name)
+        else:
+            _rename_into_place(layout, pending, name)
+        if fsync:
+            os.fsync(pending.dir_fd)
+    finally:
+        abort(pending)
+
+
+def abort(pending: PendingWrite) -> None:
+    """Release a pending write, removing its temporary file; safe to call again."""
+    if pending.fd >= 0:
+        close_quietly(pending.fd)
+        pending.fd = -1
+    if pending.temp is not None and pending.dir_fd >= 0:
+        try:
+            os.unlink(pending.temp, dir_fd=pending.dir_fd)
+        except OSError:
+            pass  # remove_temporaries() collects whatever could not be removed here
+        pending.temp = None
+    if pending.dir_fd >= 0:
+        close_quietly(pending.dir_fd)
+        pending.dir_fd = -1
+
+
+def write_object(
+    layout: Layout,
+    key: str,
+    chunks: Iterable[bytes | memoryview],
+    blob: bytes | None,
+    *,
+    fsync: bool,
+    sidecar: bool,
+) -> None:
+    """Write a whole object at once: the fast path for sources already in memory."""
+    pending = open_temp(layout, key, fsync=fsync)
+    try:
+        write_all(pending, chunks)
+        commit(layout, pending, blob, fsync=fsync, sidecar=sidecar)
+    finally:
+        abort(pending)
+
+
+def _copy_bytes(source: int, target: int, size: int) -> None:
+    remaining = size
+    # In-kernel copies first: copy_file_range (reflinks on filesystems that have them), then
+    # sendfile; a plain read/write loop only where neither works between these two files.
+    for copier in ("copy_file_range", "sendfile"):
+        function = getattr(os, copier, None)
+        if function is None:
+            continue
+        try:
+            while remaining > 0:
+                if copier == "copy_file_range":
+                    copied = function(source, target, min(remaining, _COPY_STEP))
+                else:
+                    copied = function(target, source, None, min(remaining, _COPY_STEP))
+                if copied == 0:
+                    return  # the source shrank under us
+                remaining -= copied
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            if remaining != size:
+                raise
+    while remaining > 0:
+        data = os.read(source, min(remaining, 1 << 20))
+        if not data:
+            return
+        write_all(PendingWrite("", -1, target, None), [data])
+        remaining -= len(data)
+
+
+def copy_object(
+    layout: Layout, source_key: str, target_key: str, *, fsync: bool, sidecar: bool
+) -> None:
+    """Copy an object with its metadata inside the filesystem, without reading it here.
+
+    Raises:
+        NotFoundError: If ``source_key`` is not an object.
+    """
+    source = layout.open_checked(source_key)
+    try:
+        info = os.fstat(source)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotFoundError("no such object", handle=source_key)
+        if sidecar:
+            blob = read_sidecar(layout.path(source_key), info.st_ino)
+        else:
+            blob = read_xattr(source)
+        pending = open_temp(layout, target_key, fsync=fsync)
+        try:
+            _copy_bytes(source, pending.fd, info.st_size)
+            commit(layout, pending, blob, fsync=fsync, sidecar=sidecar)
+        finally:
+            abort(pending)
+    finally:
+        os.close(source)

@@ -1,0 +1,159 @@
+"""new-plugin scaffolds a distribution that installs, lists and passes the suite once filled;
+check passes correct stores and fails broken ones; plugins shows broken plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli.conftest import Run
+
+EXAMPLE = (
+    Path(__file__).resolve().parents[2]
+    / "docs"
+    / "example-backend"
+    / "asyncstore_dictstore"
+    / "__init__.py"
+)
+
+BUGGY = '''
+from asyncstore.memory import MemoryModule
+
+class WrongRange(MemoryModule):
+    """Returns one byte too many for ranges."""
+
+    async def get_read_stream(self, handle, *, start=0, end=None):
+        return await super().get_read_stream(handle, start=start, end=None if end is None else end + 1)
+'''
+
+
+def pip_install(path: Path, target: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            str(path),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+        cwd=target.parent,
+    )
+
+
+def test_new_plugin_scaffold_fill_install_and_pass(cli: Run, workdir: Path) -> None:
+    result = cli("new-plugin", "shelf", "--dir", "plugins")
+    assert result.returncode == 0, result.stderr
+    root = workdir / "plugins" / "asyncstore-shelf"
+    assert 'shelf = "asyncstore_shelf:ShelfModule"' in (root / "pyproject.toml").read_text()
+    assert cli("new-plugin", "shelf", "--dir", "plugins").returncode == 1
+    assert cli("new-plugin", "Bad-Name").returncode == 2
+    # Fill the skeleton with a tiny dict-backed implementation.
+    filled = (
+        EXAMPLE.read_text()
+        .replace("DictStore", "ShelfModule")
+        .replace('name = "dict"', 'name = "shelf"')
+    )
+    (root / "asyncstore_shelf" / "__init__.py").write_text(filled)
+    site = workdir / "site"
+    site.mkdir()
+    pip_install(root, site)
+    env = {"PYTHONPATH": str(site)}
+    listed = json.loads(cli("plugins", "--json", env=env).stdout)
+    assert {
+        "kind": "module",
+        "name": "shelf",
+        "target": "asyncstore_shelf:ShelfModule",
+        "distribution": "asyncstore-shelf",
+        "version": "0.1.0",
+    } in listed
+    suite = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(root / "tests"),
+            "--rootdir",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+    assert suite.returncode == 0, suite.stdout[-3000:]
+    assert int(re.search(r"(\d+) passed", suite.stdout).group(1)) > 100  # type: ignore[union-attr]
+    assert cli("check", "shelf://", env=env).returncode == 0
+
+
+def test_unfilled_scaffold_fails_the_suite(cli: Run, workdir: Path) -> None:
+    cli("new-plugin", "todo", "--dir", "plugins")
+    root = workdir / "plugins" / "asyncstore-todo"
+    suite = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-x",
+            str(root / "tests"),
+            "--rootdir",
+            str(root),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert suite.returncode == 1
+    assert "NotImplementedError" in suite.stdout
+
+
+def test_check_fails_a_broken_store_and_shows_which_checks(cli: Run, workdir: Path) -> None:
+    site = workdir / "site"
+    info = site / "buggy-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buggy\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[asyncstore.modules]\nbuggy = buggy:WrongRange\n")
+    (site / "buggy.py").write_text(BUGGY)
+    result = cli("check", "buggy://", "--filter", "range", "--json", env={"PYTHONPATH": str(site)})
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert report["results"]["test_range_is_half_open"]["outcome"] == "failed"
+    assert report["failed"] >= 3
+    table = cli("check", "memory://", "--filter", "range")
+    assert table.returncode == 0 and "test_range_is_half_open" in table.stdout
+
+
+def test_plugins_verbose_shows_broken_plugins(cli: Run, workdir: Path) -> None:
+    site = workdir / "site"
+    info = site / "broken-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[asyncstore.modules]\nbroken = broken_mod:X\n")
+    (site / "broken_mod.py").write_text("raise ImportError('libbroken is missing')\n")
+    env = {"PYTHONPATH": str(site)}
+    plain = cli("plugins", env=env)
+    assert plain.returncode == 0 and "broken" in plain.stdout
+    verbose = cli("plugins", "--verbose", "--json", env=env)
+    rows = {row["name"]: row for row in json.loads(verbose.stdout)}
+    assert "libbroken is missing" in rows["broken"]["error"]
+    assert rows["memory"]["summary"].startswith("Keeps objects")
