@@ -1,0 +1,100 @@
+"""Server-side copies: CopyObject, or UploadPartCopy in parallel above S3's 5 GiB limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from asyncstore.info import ObjectInfo
+from asyncstore_s3._config import MAX_PART_SIZE
+from asyncstore_s3._read import range_header
+from asyncstore_s3._upload import Target, abort_upload, completed_params, part_size_for
+
+__all__ = ["copy_object"]
+
+
+async def copy_object(
+    target: Target, source_key: str, source: ObjectInfo, *, limit: int = MAX_PART_SIZE
+) -> None:
+    """Copy the object at ``source_key`` (described by ``source``) to ``target.key``.
+
+    The bytes never leave the server. Content type and metadata are copied with them.
+
+    Args:
+        target: Where the copy goes.
+        source_key: The full S3 key of the source.
+        source: The source's description (its size picks the method).
+        limit: The largest object copied with one CopyObject.
+    """
+    options = target.options
+    copy_source: dict[str, Any] = {"CopySource": {"Bucket": options.bucket, "Key": source_key}}
+    if source.size <= limit:
+        with target.errors():
+            await target.client.copy_object(
+                Bucket=options.bucket,
+                Key=target.key,
+                MetadataDirective="COPY",
+                **copy_source,
+                **options.write_params(),
+                **options.sse_customer_params(source=True),
+            )
+        return
+    create: dict[str, Any] = {"Bucket": options.bucket, "Key": target.key, **options.write_params()}
+    if source.content_type is not None:
+        create["ContentType"] = source.content_type
+    create["Metadata"] = dict(source.metadata)
+    with target.errors():
+        response = await target.client.create_multipart_upload(**create)
+    upload_id: str = response["UploadId"]
+    part_size = part_size_for(options.part_size, source.size, 1)
+    ranges = [
+        (start, min(start + part_size, source.size)) for start in range(0, source.size, part_size)
+    ]
+    parts: dict[int, str] = {}
+    failures: list[Exception] = []
+    limiter = anyio.Semaphore(options.upload_concurrency)
+    # The source must not change between parts.
+    condition: dict[str, Any] = {"CopySourceIfMatch": source.etag} if source.etag else {}
+
+    async def copy_part(number: int, start: int, end: int, group: anyio.abc.TaskGroup) -> None:
+        async with limiter:
+            try:
+                with target.errors():
+                    result = await target.client.upload_part_copy(
+                        Bucket=options.bucket,
+                        Key=target.key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        CopySourceRange=range_header(start, end),
+                        **copy_source,
+                        **condition,
+                        **options.sse_customer_params(),
+                        **options.sse_customer_params(source=True),
+                    )
+            except Exception as exc:
+                # Kept rather than raised, or the task group would wrap it in a group.
+                failures.append(exc)
+                group.cancel_scope.cancel()
+                return
+            parts[number] = result["CopyPartResult"]["ETag"]
+
+    try:
+        async with anyio.create_task_group() as group:
+            for number, (start, end) in enumerate(ranges, 1):
+                group.start_soon(copy_part, number, start, end, group)
+        if failures:
+            raise failures[0]
+        with target.errors():
+            await target.client.complete_multipart_upload(
+                Bucket=options.bucket,
+                Key=target.key,
+                UploadId=upload_id,
+                **completed_params([{"PartNumber": n, "ETag": parts[n]} for n in sorted(parts)]),
+                **options.sse_customer_params(),
+            )
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await abort_upload(target.client, options.bucket, target.key, upload_id)
+        raise
