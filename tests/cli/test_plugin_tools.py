@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from tests.cli.conftest import Run
+from tests.install import pip_install_into
 
 EXAMPLE = (
     Path(__file__).resolve().parents[2]
@@ -31,27 +32,6 @@ class WrongRange(MemoryModule):
 '''
 
 
-def pip_install(path: Path, target: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-        cwd=target.parent,
-    )
-
-
 def test_new_plugin_scaffold_fill_install_and_pass(cli: Run, workdir: Path) -> None:
     result = cli("new-plugin", "shelf", "--dir", "plugins")
     assert result.returncode == 0, result.stderr
@@ -68,7 +48,7 @@ def test_new_plugin_scaffold_fill_install_and_pass(cli: Run, workdir: Path) -> N
     (root / "asyncstore_shelf" / "__init__.py").write_text(filled)
     site = workdir / "site"
     site.mkdir()
-    pip_install(root, site)
+    pip_install_into(root, site)
     env = {"PYTHONPATH": str(site)}
     listed = json.loads(cli("plugins", "--json", env=env).stdout)
     assert {

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.install import pip_install_into
+
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 GUIDE = DOCS / "writing-a-backend.md"
 EXAMPLE = DOCS / "example-backend"
@@ -26,26 +28,7 @@ def test_every_snippet_is_in_the_example() -> None:
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("site")
-    build = tmp_path_factory.mktemp("build")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(target),
-            str(EXAMPLE),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=build,
-    )
+    pip_install_into(EXAMPLE, target)
     return target
 
 
