@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import anyio
@@ -39,10 +40,13 @@ async def run(spec: str) -> None:
     )
     async with asyncstore.open_store(spec) as store:
         key = "demo/hello.txt"
-        handle = await store.put(
-            payload, key=key, metadata={"source": "demo"}, content_type="text/plain"
-        )
-        _say(f"put       {handle!r}: {len(payload)} bytes")
+        with tempfile.TemporaryFile() as file:  # a local file, streamed in chunks
+            file.write(payload)
+            file.seek(0)
+            handle = await store.put(
+                file, key=key, metadata={"source": "demo"}, content_type="text/plain"
+            )
+        _say(f"put       {handle!r}: {len(payload)} bytes from a local file")
         info = await store.stat(handle)
         _say(f"stat      size={info.size} etag={info.etag} type={info.content_type}")
         _say(f"          modified={info.modified} metadata={dict(info.metadata)}")
