@@ -40,6 +40,7 @@ __all__ = [
     "expand_env",
     "find_config",
     "open_store",
+    "public_spec",
 ]
 
 CONFIG_ENV = "ASYNCSTORE_CONFIG"
@@ -121,21 +122,42 @@ class StoreConfig:
 
     name: str
     """The store's name."""
-    module: str
+    module: str = field(repr=False)
     """The plugin name (or a URL whose query gives further options)."""
-    options: Mapping[str, Any] = field(default_factory=dict)
-    """The other keys of the table: the module's options."""
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    """The other keys of the table: the module's options (may hold secrets: never shown)."""
+
+    def masked_module(self) -> str:
+        """Return `module` fit for display: a URL loses its credentials and query."""
+        return public_spec(self.module)
 
     def masked_options(self) -> dict[str, Any]:
-        """Return the options with secret-looking values hidden, for display."""
-        return {
-            k: "***" if _SECRET_NAME.search(k) and not _is_reference(v) else v
-            for k, v in self.options.items()
-        }
+        """Return the options fit for display.
+
+        Secret-looking values are hidden at any depth and URLs lose credentials and query;
+        ``${NAME}`` references are shown as written.
+        """
+        masked = _mask(dict(self.options))
+        assert isinstance(masked, dict)
+        return masked
 
 
 def _is_reference(value: Any) -> bool:
     return isinstance(value, str) and bool(_REFERENCE.fullmatch(value))
+
+
+def _mask(value: Any, name: str = "") -> Any:
+    if isinstance(value, dict):
+        return {k: _mask(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, name) for v in value]
+    if _is_reference(value):
+        return value
+    if name and _SECRET_NAME.search(name):
+        return "***"
+    if isinstance(value, str) and _URL.match(value):
+        return public_spec(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -213,9 +235,15 @@ class Config:
             raise ConfigError(f"no store named {name!r} ({where}; configured: {names})") from None
 
 
-def _public_url(url: str) -> str:
-    # Query strings may carry credentials: a store named by URL is named without it.
-    parts = urlsplit(url)
+def public_spec(spec: str) -> str:
+    """Return a store spec fit for messages.
+
+    A URL loses its user info and query string, where credentials may hide; a store name is
+    returned as it is.
+    """
+    if not _URL.match(spec):
+        return spec
+    parts = urlsplit(spec)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return f"{parts.scheme}://{netloc}{parts.path}"
 
@@ -253,9 +281,10 @@ class _Resolver:
                 return self._open_url(spec, spec, {}, overrides)
             store = self.config.store(spec)
             options = expand_env(dict(store.options), self.environ, where=f"stores.{spec}")
-            if _URL.match(store.module):
-                return self._open_url(spec, store.module, options, overrides)
-            return self._create(spec, store.module, {**options, **overrides})
+            module = expand_env(store.module, self.environ, where=f"stores.{spec}.module")
+            if _URL.match(module):
+                return self._open_url(spec, module, options, overrides)
+            return self._create(spec, module, {**options, **overrides})
         finally:
             self.opening.pop()
 
@@ -265,7 +294,7 @@ class _Resolver:
         scheme = urlsplit(url).scheme.lower()
         cls = self.registry.load(scheme)
         from_url = cls.options_from_url(url)
-        store_name = _public_url(url) if name == url else name
+        store_name = public_spec(url) if name == url else name
         return self._create(store_name, scheme, {**from_url, **options, **overrides})
 
     def _create(self, store_name: str, plugin: str, options: Mapping[str, Any]) -> StorageModule:

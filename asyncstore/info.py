@@ -29,6 +29,11 @@ class ObjectInfo:
     metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     """User metadata given when the object was stored."""
 
+    def __post_init__(self) -> None:
+        # Callers get a read-only copy: nobody can change stored metadata through an info.
+        if not isinstance(self.metadata, MappingProxyType):
+            object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
+
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-serialisable dict of the fields."""
         return {

@@ -131,8 +131,8 @@ class MemoryModule(StorageModule):
 
     async def copy(self, handle: str, *, key: str | None = None) -> str:
         """Copy the object without copying its bytes (they are immutable)."""
-        entry = self._entry(handle)
         target = validate_key(key, store=self.name) if key is not None else await self.new_data()
+        entry = self._entry(handle)
         self._check_room(target, entry.info.size)
         info = ObjectInfo(
             handle=target,

@@ -104,8 +104,17 @@ class StorageModule(ABC):
     ) -> None:
         """Store the bytes of ``source`` under an existing or chosen handle.
 
-        Same atomicity and errors as `put`.
+        Same atomicity and errors as `put`. The default stores through `put` with the handle
+        as key for keyed modules that implement `put`, and is refused otherwise.
         """
+        if self.keyed and _overrides(type(self), "put"):
+            await self.put(
+                source,
+                key=validate_key(handle, store=self.name),
+                metadata=metadata,
+                content_type=content_type,
+            )
+            return
         raise UnsupportedError("this module cannot store under a chosen handle", store=self.name)
 
     # ---- reading -------------------------------------------------------------------------
@@ -169,6 +178,8 @@ class StorageModule(ABC):
             NotFoundError: If no complete object exists for ``handle``.
         """
         if key is not None:
+            if not self.keyed:
+                raise UnsupportedError("this module chooses its own handles", store=self.name)
             validate_key(key, store=self.name)
         async with await self.get_read_stream(handle) as stream:
             info = stream.info

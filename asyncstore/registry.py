@@ -313,6 +313,8 @@ def _arg_descriptions(cls: type) -> dict[str, str]:
 
 def _parameters(cls: type[StorageModule]) -> tuple[list[inspect.Parameter], bool, bool]:
     """Return (keyword options, accepts **kwargs, accepts context)."""
+    if cls.__init__ is object.__init__:
+        return [], False, False  # no constructor of its own: no options at all
     signature = inspect.signature(cls.__init__)
     params = list(signature.parameters.values())[1:]
     options = [

@@ -107,6 +107,7 @@ class ReadStream(ByteReceiveStream):
     """How many bytes `read()` without a size and async iteration ask for at a time."""
 
     def __init__(self, info: ObjectInfo, *, start: int = 0, end: int | None = None) -> None:
+        check_range(start, end)
         stop = info.size if end is None else min(end, info.size)
         self._info = info
         self._offset = min(start, info.size)

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from asyncstore.cli._common import emit_json, parse_target, state
+from asyncstore.config import public_spec
 
 _TEST_MODULE = '''
 import os
@@ -140,9 +141,9 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
     results = collector.results
     failed = sum(r["outcome"] == "failed" for r in results.values())
     if as_json:
-        emit_json({"store": spec, "results": results, "failed": failed})
+        emit_json({"store": public_spec(spec), "results": results, "failed": failed})
     else:
-        _print_table(spec, results)
+        _print_table(public_spec(spec), results)
     if failed or not results:
         raise SystemExit(1)
 

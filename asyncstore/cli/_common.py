@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import anyio
 import click
 
-from asyncstore.config import Config, open_store
+from asyncstore.config import Config, open_store, public_spec
 from asyncstore.errors import StorageError
 from asyncstore.keys import validate_key
 from asyncstore.module import StorageModule
@@ -30,11 +30,7 @@ class Target:
 
 
 def parse_target(text: str) -> Target:
-    """Split ``STORE:KEY``, ``URL//KEY`` or ``scheme://bucket/KEY`` into store and key.
-
-    Raises:
-        click.BadParameter: If a URL's key cannot be told apart from its location.
-    """
+    """Split ``STORE:KEY``, ``URL//KEY`` or ``scheme://bucket/KEY`` into store and key."""
     if not _URL.match(text):
         store, sep, key = text.partition(":")
         return Target(store, key if sep and key else None)
@@ -47,12 +43,8 @@ def parse_target(text: str) -> Target:
     netloc, slash, path = rest.partition("/")
     if netloc:
         return Target(f"{scheme}://{netloc}{suffix}", path if slash and path else None)
-    if not path:
-        return Target(text, None)
-    raise click.BadParameter(
-        f"cannot tell where the store ends and the key starts in {text!r}: "
-        f"put '//' between them, as in {scheme}:///path/to/root//dir/key.txt"
-    )
+    # A URL with a path and no '//' names a store only (fs:///srv/data).
+    return Target(text, None)
 
 
 @dataclass
@@ -93,7 +85,10 @@ def require_key(target: Target, what: str = "key") -> str:
         click.UsageError: If the target names no key.
     """
     if target.key is None:
-        raise click.UsageError(f"{target.store!r} names no {what}: use STORE:KEY or URL//KEY")
+        raise click.UsageError(
+            f"{public_spec(target.store)!r} names no {what}: use STORE:KEY, or URL//KEY "
+            "with '//' between the store's URL and the key (fs:///srv/data//dir/file.txt)"
+        )
     return target.key if what == "prefix" else validate_key(target.key)
 
 

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from asyncstore.cli._common import Target, parse_target, run, state
-from asyncstore.errors import NotFoundError
+from asyncstore.errors import NotFoundError, StorageError
 from asyncstore.info import ObjectInfo
 from asyncstore.keys import validate_key, validate_prefix
 from asyncstore.module import StorageModule
@@ -70,6 +70,8 @@ class _Counting(ReadStream):
         self._inner, self._progress, self._task = inner, progress, task
 
     async def _read_at(self, offset: int, max_bytes: int) -> bytes:
+        if offset != self._inner.tell():  # a target that re-reads (a retried part) seeks
+            await self._inner.seek(offset)
         data = await self._inner.read(max_bytes)
         self._progress.advance(self._task, len(data))
         return data
@@ -95,8 +97,16 @@ async def copy_tree(
         infos = [await source.stat(validate_key(source_key))]
     overall = progress.add_task("total", total=sum(info.size for info in infos))
     limiter = anyio.CapacityLimiter(concurrency)
+    failures: list[StorageError | OSError] = []
 
     async def one(info: ObjectInfo) -> None:
+        try:
+            await copy_one(info)
+        except (StorageError, OSError) as exc:
+            # One object failing stops nothing else; the first failure is reported at the end.
+            failures.append(exc)
+
+    async def copy_one(info: ObjectInfo) -> None:
         if recursive:
             key = target_key + info.handle[len(source_key) :]
         else:
@@ -117,6 +127,11 @@ async def copy_tree(
     async with anyio.create_task_group() as group:
         for info in infos:
             group.start_soon(one, info)
+    if failures:
+        first = failures[0]
+        if len(failures) > 1 and isinstance(first, StorageError):
+            first.message += f" (and {len(failures) - 1} more object(s) failed)"
+        raise first
     return totals
 
 
@@ -134,9 +149,9 @@ def _run_copy(source: str, destination: str, recursive: bool, concurrency: int, 
     src, dst = parse_target(source), parse_target(destination)
     if src.key is None and not recursive:
         raise click.UsageError("SOURCE names no key: use STORE:KEY, or -r for a whole store")
-    target_key = _destination_key(src, dst, recursive)
     if recursive and src.key is not None and not src.key.endswith("/"):
         src = Target(src.store, src.key + "/")
+    target_key = _destination_key(src, dst, recursive)
 
     async def main() -> Totals:
         columns = (

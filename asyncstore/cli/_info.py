@@ -87,7 +87,7 @@ def stores(as_json: bool) -> None:
     config = state().config
     where = str(config.path) if config.path else None
     named = {
-        name: {"module": store.module, **store.masked_options()}
+        name: {"module": store.masked_module(), **store.masked_options()}
         for name, store in sorted(config.stores.items())
     }
     if as_json:

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from asyncstore.cli._common import emit_json, parse_target, run, state
+from asyncstore.config import public_spec
 
 
 @click.command()
@@ -26,7 +27,7 @@ def repair(store: str, prefix: str, as_json: bool) -> None:
             method = getattr(module, "repair", None)
             if method is None:
                 raise click.ClickException(
-                    f"store {spec!r} ({type(module).__name__}) has nothing to repair; "
+                    f"store {public_spec(spec)!r} ({type(module).__name__}) has nothing to repair; "
                     "repair works on replicate stores"
                 )
             counts: dict[str, Any] = await method(prefix)

@@ -114,6 +114,10 @@ def get(source: str, destination: str | None, byte_range: str | None) -> None:
     try:
         with os.fdopen(handle, "wb") as out:
             run(lambda: _copy_out(target.store, key, start, end, out))
+            # mkstemp makes the file private; give it the mode a plain open() would.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(out.fileno(), 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -198,8 +202,9 @@ def rm(targets: tuple[str, ...], prefix: bool, yes: bool) -> None:
         for target, key in zip(parsed, keys, strict=True):
             async with state().open(target.store) as store:
                 if not prefix:
-                    await store.delete(key)
-                    deleted += 1
+                    if await store.available(key):
+                        await store.delete(key)
+                        deleted += 1
                     continue
                 handles = [info.handle async for info in store.list(key)]
                 if not handles:

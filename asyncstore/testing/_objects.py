@@ -82,11 +82,18 @@ class ObjectTests(SuiteBase):
 
     async def test_longest_valid_key(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
-        segments = [f"{i}" + "k" * 120 for i in range(8)]
-        key = "/".join(segments)[: 1024 - len(self.key_prefix)]
-        key = key.rstrip("/")
+        # Exactly 1024 bytes with the prefix, in segments of at most 200 bytes (filesystems
+        # limit a name to 255), with multi-byte characters.
+        room = 1024 - len(self.key_prefix.encode())
+        unit = "é" * 40 + "k" * 119  # 199 bytes, 200 with its separator
+        segments = []
+        while room > 200:
+            segments.append(unit)
+            room -= 200
+        segments.append("k" * room)
+        key = "/".join(segments)
         handle = await self.put(module, b"long", key)
-        assert len(handle.encode()) <= 1024
+        assert len(handle.encode()) == 1024
         assert await self.read_all(module, handle) == b"long"
 
     async def test_metadata_round_trip(self, module: StorageModule) -> None:

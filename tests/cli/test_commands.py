@@ -44,7 +44,7 @@ def test_url_addressing(cli: Run, workdir: Path) -> None:
     assert cli("cat", f"fs://{root}//dir/f.txt").stdout == "via url"
     ambiguous = cli("cat", f"fs://{root}/dir/f.txt")
     assert ambiguous.returncode == 2
-    assert "put '//' between them" in ambiguous.stderr
+    assert "URL//KEY with '//' between the store's URL and the key" in ambiguous.stderr
 
 
 def test_errors_are_one_line_with_status_1(cli: Run) -> None:
@@ -162,3 +162,49 @@ def test_repair_fills_replicas(cli: Run, workdir: Path) -> None:
     assert again["copied"] == 0 and again["skipped"] == 3
     plain = cli("repair", "local")
     assert plain.returncode == 1 and "nothing to repair" in plain.stderr
+
+
+def test_recursive_copy_of_a_prefix_without_slash(cli: Run, workdir: Path) -> None:
+    cli("put", "-", "local:photos/x.jpg", input="x")
+    assert cli("cp", "-r", "local:photos", "other").returncode == 0
+    assert cli("ls", "other").stdout.split() == ["photos/x.jpg"]
+    again = cli("sync", "local:photos", "other")
+    assert "skipped 1 already present" in again.stderr
+
+
+def test_a_failing_copy_reports_one_line(cli: Run) -> None:
+    for index in range(3):
+        cli("put", "-", f"local:many/{index}", input="0123456789")
+    result = cli("cp", "-r", "local:many/", "memory://?max_bytes=3")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert "capacity" in result.stderr and "more object(s) failed" in result.stderr
+
+
+def test_store_urls_without_a_key(cli: Run, workdir: Path) -> None:
+    root = (workdir / "plain").as_posix()
+    cli("put", "-", f"fs://{root}//k", input="v")
+    assert json.loads(cli("stats", f"fs://{root}", "--json").stdout)["capacity"]["total"] > 0
+    assert cli("ls", f"fs://{root}").stdout.split() == ["k"]
+
+
+def test_secrets_in_urls_and_nested_tables_are_masked(cli: Run, workdir: Path) -> None:
+    with (workdir / "asyncstore.toml").open("a") as config:
+        config.write(
+            '\n[stores.leaky]\nmodule = "memory://?secret=LEAK1"\n'
+            'endpoint_url = "http://user:LEAK2@127.0.0.1:9/"\n'
+            '[stores.leaky.nested]\npassword = "LEAK3"\n'
+        )
+    out = cli("stores").stdout + cli("stores", "--json").stdout
+    for secret in ("LEAK1", "LEAK2", "LEAK3"):
+        assert secret not in out
+    leaked = cli("cat", "memory://?secret_access_key=LEAK4")
+    assert leaked.returncode == 2 and "LEAK4" not in leaked.stderr
+
+
+def test_get_gives_files_the_usual_mode(cli: Run, workdir: Path) -> None:
+    cli("put", "-", "local:f", input="x")
+    assert cli("get", "local:f", "out.txt").returncode == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (workdir / "out.txt").stat().st_mode & 0o777 == 0o666 & ~umask

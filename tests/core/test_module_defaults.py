@@ -122,3 +122,73 @@ def test_repr_names_the_store() -> None:
     module = DictModule()
     module.name = "archive"
     assert repr(module) == "<DictModule name='archive'>"
+
+
+def test_metadata_handed_out_is_read_only() -> None:
+    info = ObjectInfo("h", 1, metadata={"k": "v"})
+    with pytest.raises(TypeError):
+        info.metadata["k"] = "changed"  # type: ignore[index]
+
+
+async def test_memory_metadata_cannot_be_changed_through_stat() -> None:
+    from asyncstore.memory import MemoryModule
+
+    async with MemoryModule() as module:
+        await module.put(b"x", key="a", metadata={"k": "v"})
+        with pytest.raises(TypeError):
+            (await module.stat("a")).metadata["k"] = "bad\nvalue"  # type: ignore[index]
+        await module.copy("a", key="b")
+        assert dict((await module.stat("b")).metadata) == {"k": "v"}
+
+
+class PutOnly(DictModule):
+    """A keyed module that implements put, not assign."""
+
+    assign = StorageModule.assign  # type: ignore[assignment]
+
+    async def put(
+        self,
+        source: ByteSource,
+        *,
+        key: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+    ) -> str:
+        handle = key or "generated"
+        await DictModule.assign(self, handle, source, metadata=metadata, content_type=content_type)
+        return handle
+
+
+async def test_keyed_put_only_module_assigns_through_put() -> None:
+    module = PutOnly()
+    await module.assign("chosen", b"data")
+    assert module.objects["chosen"][0] == b"data"
+
+
+def test_a_module_without_a_constructor_takes_no_options() -> None:
+    from asyncstore import ConfigError, ModuleContext
+    from asyncstore.registry import create_module
+
+    with pytest.raises(ConfigError, match="unknown option"):
+        create_module(NoInit, {"bogus": "1"}, context=ModuleContext("x"))
+
+
+class NoInit(StorageModule):
+    async def assign(self, handle: str, source: ByteSource, **kw: object) -> None: ...
+
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
+        raise NotImplementedError
+
+    async def stat(self, handle: str) -> ObjectInfo:
+        raise NotImplementedError
+
+    async def delete(self, handle: str) -> None: ...
+
+
+def test_read_streams_check_their_range() -> None:
+    from asyncstore import InvalidRangeError
+
+    with pytest.raises(InvalidRangeError):
+        BytesReadStream(b"0123456789", ObjectInfo("h", 10), start=-3)
