@@ -30,7 +30,8 @@ MAX_METADATA_BYTES = 2048
 # C0 controls, DEL and C1 controls.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _META_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
-_META_VALUE = re.compile(r"[\x20-\x7e]*")
+# Printable ASCII, neither starting nor ending with a space (HTTP trims those).
+_META_VALUE = re.compile(r"([\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?)?")
 _CONTENT_TYPE = re.compile(
     r"[!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+(;[\x20-\x7e]*)?"
 )
@@ -107,8 +108,9 @@ def validate_metadata(
     """Check user metadata and return it as a plain dict.
 
     Names are lower-case ASCII (``[a-z0-9][a-z0-9._-]*``, at most 128 characters) and values are
-    printable ASCII, at most 2048 bytes in all: the subset every backend, S3 included, stores
-    and returns unchanged.
+    printable ASCII without leading or trailing spaces, at most 2048 bytes in all: the subset
+    every backend, S3 included (HTTP headers lose surrounding spaces), stores and returns
+    unchanged.
 
     Raises:
         InvalidMetadataError: If a name or value breaks the rules.
@@ -131,7 +133,9 @@ def validate_metadata(
             )
         if not isinstance(value, str) or not _META_VALUE.fullmatch(value):
             raise InvalidMetadataError(
-                f"metadata value for {name!r} must be a str of printable ASCII", store=store
+                f"metadata value for {name!r} must be a str of printable ASCII, without leading "
+                "or trailing spaces",
+                store=store,
             )
         total += len(name) + len(value)
         result[name] = value

@@ -98,7 +98,7 @@ class ObjectTests(SuiteBase):
 
     async def test_metadata_round_trip(self, module: StorageModule) -> None:
         self.require(module, "metadata")
-        metadata = {"owner": "alice", "x-trace.id": "abc-123", "empty": ""}
+        metadata = {"owner": "alice", "x-trace.id": "abc-123", "empty": "", "spaced": "a  b"}
         handle = await self.put(
             module, b"m", "meta/obj", metadata=metadata, content_type="text/plain; charset=utf-8"
         )
@@ -129,8 +129,19 @@ class ObjectTests(SuiteBase):
             {"k": "line\nbreak"},
             {"k": 1},
             {"": "x"},
+            {"k": " padded"},
+            {"k": "padded "},
         ],
-        ids=["upper-name", "space-name", "non-ascii-value", "newline-value", "int-value", "empty"],
+        ids=[
+            "upper-name",
+            "space-name",
+            "non-ascii-value",
+            "newline-value",
+            "int-value",
+            "empty",
+            "leading-space",
+            "trailing-space",
+        ],
     )
     async def test_invalid_metadata_stores_nothing(
         self, module: StorageModule, metadata: dict[str, Any]

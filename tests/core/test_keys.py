@@ -69,3 +69,10 @@ def test_content_type_rules() -> None:
     for bad in ("text", "text/plain\r\nX: y", "", "a b/c"):
         with pytest.raises(InvalidMetadataError):
             validate_content_type(bad)
+
+
+def test_metadata_values_keep_no_surrounding_spaces() -> None:
+    assert validate_metadata({"k": "a  b"}) == {"k": "a  b"}
+    for bad in (" a", "a ", " "):
+        with pytest.raises(InvalidMetadataError, match="leading or trailing spaces"):
+            validate_metadata({"k": bad})
