@@ -4,14 +4,11 @@ check passes correct stores and fails broken ones; plugins shows broken plugins.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.cli.conftest import Run
-from tests.install import pip_install_into
+from tests.install import pip_install_into, run_package_tests, write_dist
 
 EXAMPLE = (
     Path(__file__).resolve().parents[2]
@@ -58,24 +55,7 @@ def test_new_plugin_scaffold_fill_install_and_pass(cli: Run, workdir: Path) -> N
         "distribution": "asyncstore-shelf",
         "version": "0.1.0",
     } in listed
-    suite = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(root / "tests"),
-            "--rootdir",
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=300,
-        env={**os.environ, **env},
-    )
+    suite = run_package_tests(root / "tests", root=root, pythonpath=site)
     assert suite.returncode == 0, suite.stdout[-3000:]
     assert int(re.search(r"(\d+) passed", suite.stdout).group(1)) > 100  # type: ignore[union-attr]
     assert cli("check", "shelf://", env=env).returncode == 0
@@ -84,36 +64,14 @@ def test_new_plugin_scaffold_fill_install_and_pass(cli: Run, workdir: Path) -> N
 def test_unfilled_scaffold_fails_the_suite(cli: Run, workdir: Path) -> None:
     cli("new-plugin", "todo", "--dir", "plugins")
     root = workdir / "plugins" / "asyncstore-todo"
-    suite = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-x",
-            str(root / "tests"),
-            "--rootdir",
-            str(root),
-        ],
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
+    suite = run_package_tests(root / "tests", "-x", root=root, pythonpath=root)
     assert suite.returncode == 1
     assert "NotImplementedError" in suite.stdout
 
 
 def test_check_fails_a_broken_store_and_shows_which_checks(cli: Run, workdir: Path) -> None:
     site = workdir / "site"
-    info = site / "buggy-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: buggy\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[asyncstore.modules]\nbuggy = buggy:WrongRange\n")
-    (site / "buggy.py").write_text(BUGGY)
+    write_dist(site, "buggy", modules={"buggy": BUGGY}, entry_points={"buggy": "buggy:WrongRange"})
     result = cli("check", "buggy://", "--filter", "range", "--json", env={"PYTHONPATH": str(site)})
     assert result.returncode == 1
     report = json.loads(result.stdout)
@@ -125,11 +83,12 @@ def test_check_fails_a_broken_store_and_shows_which_checks(cli: Run, workdir: Pa
 
 def test_plugins_verbose_shows_broken_plugins(cli: Run, workdir: Path) -> None:
     site = workdir / "site"
-    info = site / "broken-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[asyncstore.modules]\nbroken = broken_mod:X\n")
-    (site / "broken_mod.py").write_text("raise ImportError('libbroken is missing')\n")
+    write_dist(
+        site,
+        "broken",
+        modules={"broken_mod": "raise ImportError('libbroken is missing')\n"},
+        entry_points={"broken": "broken_mod:X"},
+    )
     env = {"PYTHONPATH": str(site)}
     plain = cli("plugins", env=env)
     assert plain.returncode == 0 and "broken" in plain.stdout

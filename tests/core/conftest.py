@@ -4,10 +4,13 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests.install import write_dist
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,22 +29,8 @@ def site_dir(tmp_path: Path) -> Path:
 def make_dist(site_dir: Path) -> DistFactory:
     """Create an installed-looking distribution (dist-info + modules) in ``site_dir``."""
 
-    def make(
-        name: str,
-        version: str = "1.0",
-        *,
-        modules: Mapping[str, str] | None = None,
-        entry_points: Mapping[str, str] | None = None,
-        group: str = "asyncstore.modules",
-    ) -> Path:
-        info = site_dir / f"{name.replace('-', '_')}-{version}.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        lines = [f"[{group}]"] + [f"{k} = {v}" for k, v in (entry_points or {}).items()]
-        (info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-        for module, source in (modules or {}).items():
-            (site_dir / f"{module}.py").write_text(textwrap.dedent(source))
-        return info
+    def make(name: str, version: str = "1.0", **kwargs: Any) -> Path:
+        return write_dist(site_dir, name, version, **kwargs)
 
     return make
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.install import pip_install_into
+from tests.install import pip_install_into, run_package_tests
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 GUIDE = DOCS / "writing-a-backend.md"
@@ -59,18 +59,7 @@ def test_the_installed_example_is_listed_and_opens(installed: Path, tmp_path: Pa
 
 
 def test_the_example_passes_the_suite(installed: Path, tmp_path: Path) -> None:
-    result = run(
-        installed,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        str(EXAMPLE / "tests"),
-        "--rootdir",
-        str(tmp_path),
-        cwd=tmp_path,
-    )
+    result = run_package_tests(EXAMPLE / "tests", root=tmp_path, pythonpath=installed)
     assert result.returncode == 0, result.stdout[-3000:]
     passed = int(re.search(r"(\d+) passed", result.stdout).group(1))  # type: ignore[union-attr]
     assert passed > 100
