@@ -6,7 +6,9 @@ error hierarchy, the plugin registry, and named-store configuration.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from asyncstore._lazy import lazy_attributes
 
 # The contract and its data: cheap to import, always loaded.
 from asyncstore.errors import (
@@ -87,15 +89,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'asyncstore' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 def plugins() -> list[PluginInfo]:

@@ -15,7 +15,9 @@ naming the extra to install when the module is created.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from asyncstore._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from asyncstore.middleware.compress import CompressionModule
@@ -33,12 +35,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'asyncstore.middleware' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY)
