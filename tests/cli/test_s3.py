@@ -6,9 +6,7 @@ import json
 from pathlib import Path
 
 from tests.cli.conftest import Run
-from tests.s3.conftest import Endpoint, boto3_client, bucket, s3_endpoint
-
-__all__ = ["boto3_client", "bucket", "s3_endpoint"]
+from tests.s3server import Endpoint
 
 
 def s3_config(workdir: Path, endpoint: Endpoint, bucket: str) -> dict[str, str]:

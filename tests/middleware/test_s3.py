@@ -7,17 +7,13 @@ from typing import Any
 
 import pytest
 
-# The S3 tests' fixtures: one server per run, a fresh bucket per test.
 import asyncstore_s3 as s3
 from asyncstore.middleware.compress import CompressionModule
 from asyncstore.middleware.dedup import DedupModule
 from asyncstore.middleware.encrypt import EncryptionModule
 from asyncstore.testing import StorageModuleTests
-from tests.s3.conftest import boto3_client, bucket, module_options, s3_endpoint
 
 from .helpers import new_key
-
-__all__ = ["boto3_client", "bucket", "module_options", "s3_endpoint"]
 
 # Over a minute against moto: deselect with -m "not slow" for a quick run.
 pytestmark = pytest.mark.slow

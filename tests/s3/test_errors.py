@@ -22,8 +22,7 @@ from asyncstore.errors import (
     TransientError,
 )
 from asyncstore_s3 import S3Module, map_s3_errors
-
-from .conftest import _free_loopback_port
+from tests.s3server import free_loopback_port
 
 pytestmark = pytest.mark.anyio
 
@@ -102,7 +101,7 @@ async def test_missing_object_errors_name_store_and_handle(s3_module: S3Module) 
 
 
 async def test_unreachable_endpoint_is_transient_and_names_no_secret() -> None:
-    port = _free_loopback_port()
+    port = free_loopback_port()
     store = S3Module(
         bucket="b",
         endpoint_url=f"http://127.0.0.1:{port}",

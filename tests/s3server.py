@@ -1,4 +1,5 @@
-"""Fixtures of the S3 tests: one real S3 server per run (moto's, on loopback), a bucket per test.
+"""S3 fixtures shared by every test directory: one real S3 server per run (moto's, on loopback),
+a bucket per test.
 
 Set ``ASYNCSTORE_TEST_S3_ENDPOINT`` (with ``ASYNCSTORE_TEST_S3_ACCESS_KEY_ID``,
 ``ASYNCSTORE_TEST_S3_SECRET_ACCESS_KEY`` and optionally ``ASYNCSTORE_TEST_S3_REGION``) to run
@@ -43,7 +44,7 @@ class Endpoint:
         }
 
 
-def _free_loopback_port() -> int:
+def free_loopback_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -76,7 +77,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
             region=os.environ.get("ASYNCSTORE_TEST_S3_REGION", "us-east-1"),
         )
         return
-    port = _free_loopback_port()
+    port = free_loopback_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("moto") / "server.log"
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -152,8 +153,3 @@ async def s3_module(module_options: dict[str, Any]) -> AsyncIterator[S3Module]:
     """An open `S3Module` on the test's fresh bucket."""
     async with S3Module(**module_options) as module:
         yield module
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
