@@ -195,6 +195,20 @@ class StorageModule(ABC):
         """
         raise UnsupportedError("this module cannot presign URLs", store=self.name, handle=handle)
 
+    async def cleanup(self, *, older_than: float = 3600.0) -> dict[str, int]:
+        """Remove what interrupted writes left behind; return counts of what was removed.
+
+        Writes that fail clean up after themselves; this collects the leftovers of processes
+        that were killed mid-write (temporary files, in-progress multipart uploads, orphaned
+        content). Only leftovers older than ``older_than`` seconds are touched, so writes in
+        flight in other processes are left alone: run it from a maintenance job, or with
+        ``older_than=0`` when nothing else writes. Never removes a complete object.
+
+        The default has nothing to clean and returns ``{}``; middleware adds its inner
+        modules' counts to its own.
+        """
+        return {}
+
     async def statistics(self) -> dict[str, Any]:
         """Return JSON-serialisable statistics.
 
@@ -340,6 +354,9 @@ class Store(Protocol):
 
     async def copy(self, handle: str, *, key: str | None = None) -> str:
         """Copy the object."""
+
+    async def cleanup(self, *, older_than: float = 3600.0) -> dict[str, int]:
+        """Remove leftovers of interrupted writes."""
 
     async def statistics(self) -> dict[str, Any]:
         """Return statistics."""

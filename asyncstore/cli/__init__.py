@@ -14,7 +14,7 @@ from asyncstore.cli._check import check
 from asyncstore.cli._common import ErrorHandlingGroup, State
 from asyncstore.cli._copy import cp, sync
 from asyncstore.cli._info import caps, plugins, stats, stores
-from asyncstore.cli._maintenance import repair
+from asyncstore.cli._maintenance import cleanup, repair
 from asyncstore.cli._objects import cat, get, ls, put, rm, stat
 from asyncstore.cli._scaffold import new_plugin
 
@@ -52,6 +52,7 @@ for command in (
     caps,
     check,
     repair,
+    cleanup,
     new_plugin,
 ):
     cli.add_command(command)

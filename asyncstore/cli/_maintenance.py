@@ -1,4 +1,4 @@
-"""repair: the maintenance a store offers beyond the contract (replicate's repair)."""
+"""cleanup and repair: removing leftovers of interrupted writes, filling replicas."""
 
 from __future__ import annotations
 
@@ -40,3 +40,35 @@ def repair(store: str, prefix: str, as_json: bool) -> None:
         click.echo(", ".join(f"{value} {name}" for name, value in counts.items()))
     if counts.get("failed"):
         raise SystemExit(1)
+
+
+@click.command()
+@click.argument("store")
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    default=3600.0,
+    show_default=True,
+    help="Only leftovers older than this many seconds (writes in flight stay untouched).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def cleanup(store: str, older_than: float, as_json: bool) -> None:
+    """Remove what interrupted writes left behind in a store.
+
+    Temporary files of a filesystem store, in-progress multipart uploads of an S3 store,
+    unreferenced content of a dedup store; complete objects are never touched. Run it from
+    a maintenance job; use --older-than 0 only when nothing else writes to the store.
+    """
+    spec = parse_target(store).store
+
+    async def main() -> dict[str, int]:
+        async with state().open(spec) as module:
+            return await module.cleanup(older_than=older_than)
+
+    counts = run(main)
+    if as_json:
+        emit_json(counts)
+    elif not counts:
+        click.echo("nothing to clean up")
+    else:
+        click.echo(", ".join(f"{value} {name}" for name, value in sorted(counts.items())))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import builtins
 import importlib
-from collections.abc import AsyncIterator, Mapping
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -27,7 +28,14 @@ if TYPE_CHECKING:
 
 from asyncstore.streams import iter_source
 
-__all__ = ["WrapperModule", "read_exactly", "rechunk", "require_extra", "resolve_inner"]
+__all__ = [
+    "WrapperModule",
+    "cleanup_all",
+    "read_exactly",
+    "rechunk",
+    "require_extra",
+    "resolve_inner",
+]
 
 
 def require_extra(module: str, *, extra: str, feature: str) -> ModuleType:
@@ -65,6 +73,16 @@ def resolve_inner(inner: str | StorageModule, context: ModuleContext | None) -> 
     from asyncstore.config import open_store
 
     return open_store(inner)
+
+
+async def cleanup_all(
+    stores: Iterable[StorageModule], *, older_than: float, own: Mapping[str, int] | None = None
+) -> dict[str, int]:
+    """Run `StorageModule.cleanup` on each store once; return the counts summed by name."""
+    totals = Counter(own or {})
+    for store in {id(store): store for store in stores}.values():
+        totals.update(await store.cleanup(older_than=older_than))
+    return dict(totals)
 
 
 async def read_exactly(
@@ -192,6 +210,14 @@ class WrapperModule(StorageModule):
         """Delete the object from the inner module; a missing one is not an error."""
         self._check_handle(handle)
         await self._inner.delete(handle)
+
+    async def cleanup(self, *, older_than: float = 3600.0) -> dict[str, int]:
+        """Clean up the inner modules; return the sum of their counts."""
+        return await cleanup_all(self._stores(), older_than=older_than)
+
+    def _stores(self) -> builtins.list[StorageModule]:
+        """The distinct modules this layer owns (cleaned up and closed with it)."""
+        return [self._inner]
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Yield the inner module's objects under ``prefix``, described as this layer sees them."""

@@ -25,6 +25,7 @@ temporaries older than a grace period; run it from one place if several processe
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import uuid
@@ -41,7 +42,7 @@ from asyncstore.context import ModuleContext
 from asyncstore.errors import ConfigError, IntegrityError, InvalidKeyError, NotFoundError
 from asyncstore.info import ObjectInfo
 from asyncstore.keys import validate_key, validate_prefix
-from asyncstore.middleware._base import WrapperModule, resolve_inner
+from asyncstore.middleware._base import WrapperModule, cleanup_all, resolve_inner
 from asyncstore.module import StorageModule
 from asyncstore.streams import ByteSource, ReadStream, check_range, iter_source
 
@@ -348,6 +349,14 @@ class DedupModule(WrapperModule):
                     await self._blobs.delete(info.handle)
                     removed["temporaries"] += 1
         return {name: removed[name] for name in ("markers", "blobs", "temporaries")}
+
+    async def cleanup(self, *, older_than: float = 3600.0) -> dict[str, int]:
+        """`sweep` this layer, then clean up the inner module and the content store."""
+        own = await self.sweep(older_than=older_than)
+        return await cleanup_all(self._stores(), older_than=older_than, own=own)
+
+    def _stores(self) -> builtins.list[StorageModule]:
+        return [self._inner, self._blobs]
 
     async def statistics(self) -> dict[str, Any]:
         """Return the inner capacity plus logical vs stored bytes (by listing the layer)."""

@@ -316,6 +316,10 @@ class SyncStore:
         """Return a URL granting ``method`` on the object (see `StorageModule.presign`)."""
         return self._call(lambda m: _presign(m, handle, method, expires))
 
+    def cleanup(self, *, older_than: float = 3600.0) -> dict[str, int]:
+        """Remove leftovers of interrupted writes (see `StorageModule.cleanup`)."""
+        return self._call(lambda m: m.cleanup(older_than=older_than))
+
     def statistics(self) -> dict[str, Any]:
         """Return the module's statistics (see `StorageModule.statistics`)."""
         return self._call(lambda m: m.statistics())

@@ -380,6 +380,13 @@ class FileSystemModule(StorageModule):
         """Return the capabilities, with this filesystem's longest key segment."""
         return {**self.class_capabilities(), "max_segment_bytes": self._name_max}
 
+    async def cleanup(self, *, older_than: float = 3600.0) -> dict[str, int]:
+        """Remove temporary files and orphaned sidecars; return ``{"temporaries": n}``.
+
+        The contract's cleanup call (see `remove_temporaries`).
+        """
+        return {"temporaries": await self.remove_temporaries(older_than=older_than)}
+
     async def remove_temporaries(self, *, older_than: float = 3600.0) -> int:
         """Remove leftovers of interrupted writes: temporary files and orphaned sidecars.
 

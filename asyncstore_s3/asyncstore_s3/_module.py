@@ -358,6 +358,13 @@ class S3Module(StorageModule):
         await self._pool.replace(updated)
         self._options = updated
 
+    async def cleanup(self, *, older_than: float = 3600.0) -> dict[str, int]:
+        """Abort stale multipart uploads; return ``{"uploads": n}``.
+
+        The contract's cleanup call (see `abort_stale_uploads`, which also lists them).
+        """
+        return {"uploads": len(await self.abort_stale_uploads(older_than=older_than))}
+
     async def abort_stale_uploads(
         self, *, older_than: float = 24 * 3600, dry_run: bool = False
     ) -> builtins.list[StaleUpload]:

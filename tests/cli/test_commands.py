@@ -147,6 +147,30 @@ def test_interrupted_put_stores_nothing(cli: Run, workdir: Path) -> None:
     assert leftovers == []
 
 
+def test_cleanup_removes_what_a_killed_put_left(cli: Run, workdir: Path) -> None:
+    script = str(Path(sys.executable).parent / "asyncstore")
+    process = subprocess.Popen(
+        [script, "put", "-", "local:big.bin"], cwd=workdir, stdin=subprocess.PIPE
+    )
+    assert process.stdin is not None
+    store = workdir / "store"
+    deadline = time.monotonic() + 30
+    while not [p for p in store.rglob("*") if p.is_file()]:
+        assert time.monotonic() < deadline, "the put never started writing"
+        process.stdin.write(b"x" * (1 << 20))
+        process.stdin.flush()
+    process.kill()
+    process.wait(timeout=30)
+    process.stdin.close()
+    assert cli("ls", "local").stdout == ""
+    fresh = cli("cleanup", "local", "--json")
+    assert fresh.returncode == 0, fresh.stderr
+    assert json.loads(fresh.stdout) == {"temporaries": 0}
+    assert cli("cleanup", "local", "--older-than", "0").stdout == "1 temporaries\n"
+    assert [p for p in store.rglob("*") if p.is_file()] == []
+    assert cli("cleanup", "memory://").stdout == "nothing to clean up\n"
+
+
 def test_repair_fills_replicas(cli: Run, workdir: Path) -> None:
     with (workdir / "asyncstore.toml").open("a") as config:
         config.write(

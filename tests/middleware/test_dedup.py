@@ -173,6 +173,7 @@ async def test_sweep_repairs_what_a_crash_leaves(store: DedupModule, inner: Memo
     await inner.put(b"ghost", key="_dedup/refs/" + hashlib.sha256(b"orphan").hexdigest() + "/x")
     await inner.put(b"partial", key="_dedup/tmp/abc")
     assert await store.sweep(older_than=3600) == {"markers": 0, "blobs": 0, "temporaries": 0}
+    assert await store.cleanup() == {"markers": 0, "blobs": 0, "temporaries": 0}
     assert await store.sweep(older_than=0) == {"markers": 1, "blobs": 1, "temporaries": 1}
     assert await read(store, "kept") == b"kept"
     assert len(await inner_keys(inner, "_dedup/")) == 2  # kept's blob and marker

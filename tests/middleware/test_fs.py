@@ -13,6 +13,7 @@ from asyncstore.middleware.dedup import DedupModule
 from asyncstore.middleware.encrypt import HEADER_SIZE, EncryptionModule
 from asyncstore.middleware.replicate import ReplicationModule
 from asyncstore.testing import StorageModuleTests
+from asyncstore_fs._layout import TEMP_TAG
 
 from .helpers import new_key
 
@@ -78,3 +79,25 @@ class TestReplicateOverFileSystem(StorageModuleTests):
             replicas=[fs.FileSystemModule(root=str(tmp_path / "replica"), fsync=False)],
         ) as module:
             yield module
+
+
+@pytest.mark.anyio
+async def test_cleanup_reaches_through_the_layers(tmp_path: Path) -> None:
+    """A killed write's temporaries under a stack are found by the stack's cleanup."""
+    primary = fs.FileSystemModule(root=str(tmp_path / "primary"), fsync=False)
+    replica = fs.FileSystemModule(root=str(tmp_path / "replica"), fsync=False)
+    stack = DedupModule(
+        inner=CompressionModule(
+            inner=ReplicationModule(primary=primary, replicas=[replica], mode="all")
+        )
+    )
+    async with stack:
+        await stack.put(b"kept" * 1000, key="kept")
+        for store in (primary, replica):
+            partial = Path(store.root) / (TEMP_TAG + "interrupted")
+            partial.write_bytes(b"partial")
+        assert await stack.cleanup() == {"markers": 0, "blobs": 0, "temporaries": 0}
+        assert await stack.cleanup(older_than=0) == {"markers": 0, "blobs": 0, "temporaries": 2}
+        assert not [p for p in tmp_path.rglob("*") if TEMP_TAG in p.name]  # noqa: ASYNC240
+        async with await stack.get_read_stream("kept") as stream:
+            assert await stream.read() == b"kept" * 1000

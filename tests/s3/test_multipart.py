@@ -192,6 +192,11 @@ async def test_abort_stale_uploads(module: S3Module, boto3_client: Any, bucket: 
     aborted = await module.abort_stale_uploads(older_than=0)
     assert [upload.key for upload in aborted] == ["crashed/object"]
     assert uploads_in_progress(boto3_client, bucket) == []
+    boto3_client.create_multipart_upload(Bucket=bucket, Key="crashed/again")
+    # moto reports every upload as initiated on 2010-11-10, so only a larger age spares it.
+    assert await module.cleanup(older_than=100 * 365 * 86400) == {"uploads": 0}
+    assert await module.cleanup(older_than=0) == {"uploads": 1}
+    assert uploads_in_progress(boto3_client, bucket) == []
 
 
 async def test_part_body_is_a_rewindable_file_and_an_async_iterable() -> None:
