@@ -5,6 +5,8 @@ lifetime); it starts on the first blocking call and is shared by every `SyncStor
 process. A blocking call hands a coroutine to the loop and waits for its result, so any number
 of threads can call at once.
 
+Calls reach the loop through a `CallQueue` (``_handoff``), built for many threads at once.
+
 After ``os.fork()`` the child has no loop thread (only the forking thread survives), so the
 child forgets the parent's portal and starts its own on its first call. The parent's loop
 object is kept, never closed, in the child: closing it would unregister descriptors from an
@@ -27,6 +29,8 @@ from typing import Any, TypeVar
 import anyio
 from anyio.from_thread import BlockingPortal
 
+from asyncstore.sync._handoff import CallQueue
+
 __all__ = [
     "PORTAL",
     "PortalRunner",
@@ -35,6 +39,7 @@ __all__ = [
     "call_soon",
     "check_blocking_allowed",
     "current_loop",
+    "current_pid",
     "current_portal",
     "in_loop_thread",
     "shutdown",
@@ -47,7 +52,7 @@ EXIT_TIMEOUT = 5.0
 
 
 class _LoopThread:
-    """One running portal and the thread it runs on."""
+    """One running portal, the thread it runs on, and the queue of calls handed to it."""
 
     def __init__(self) -> None:
         started: Future[tuple[BlockingPortal, asyncio.AbstractEventLoop]] = Future()
@@ -58,6 +63,7 @@ class _LoopThread:
         self.thread.start()
         self.portal, self.loop = started.result()
         self.thread_id = self.thread.ident
+        self.calls = CallQueue(self.loop)
 
     @staticmethod
     def _run(started: Future[tuple[BlockingPortal, asyncio.AbstractEventLoop]]) -> None:
@@ -85,6 +91,7 @@ class _LoopThread:
 
 _lock = threading.Lock()
 _current: _LoopThread | None = None
+_pid = os.getpid()
 _exit_registered = False
 _before_exit: list[Callable[[], None]] = []
 # Tasks started from the loop thread by `call_soon`, kept until done (the loop holds weak ones).
@@ -123,6 +130,11 @@ def current_loop() -> asyncio.AbstractEventLoop | None:
     return None if loop is None else loop.loop
 
 
+def current_pid() -> int:
+    """Return this process's id, as `os.getpid` does, without a system call."""
+    return _pid
+
+
 def in_loop_thread() -> bool:
     """Return whether the calling thread is the loop thread."""
     loop = _current
@@ -130,11 +142,8 @@ def in_loop_thread() -> bool:
 
 
 def _running_loop() -> str | None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
+    # The private getter returns None where get_running_loop would raise (and cost more).
+    if asyncio._get_running_loop() is not None:
         return "asyncio"
     trio = sys.modules.get("trio")
     if trio is not None and trio.lowlevel.in_trio_run():
@@ -162,8 +171,9 @@ def check_blocking_allowed(what: str) -> None:
 def call(func: Callable[..., Awaitable[T]], *args: Any, timeout: float | None = None) -> T:
     """Run ``func(*args)`` on the loop thread and return its result, blocking until done.
 
-    An exception raised by the call propagates unchanged. If the waiting thread is
-    interrupted (``KeyboardInterrupt``) or ``timeout`` passes, the call on the loop is
+    An exception raised by the call propagates unchanged, its traceback included (a
+    cancellation on the loop as `concurrent.futures.CancelledError`). If the waiting thread
+    is interrupted (``KeyboardInterrupt``) or ``timeout`` passes, the call on the loop is
     cancelled.
 
     Raises:
@@ -171,14 +181,10 @@ def call(func: Callable[..., Awaitable[T]], *args: Any, timeout: float | None = 
         TimeoutError: If ``timeout`` (seconds) passes first.
     """
     check_blocking_allowed("a blocking asyncstore call")
-    # One hop to the loop and one back: anyio's portal.call costs a second hop (it waits
-    # for the task to be spawned), which doubled the per-call overhead.
-    future = asyncio.run_coroutine_threadsafe(_run(func, args), _loop_thread().loop)
-    try:
-        return future.result(timeout)
-    except BaseException:
-        future.cancel()
-        raise
+    loop = _current
+    if loop is None:
+        loop = _loop_thread()
+    return loop.calls.call(func, args, timeout)
 
 
 async def _run(func: Callable[..., Awaitable[T]], args: tuple[Any, ...]) -> T:
@@ -252,8 +258,9 @@ def _after_fork_in_parent() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _current, _lock
+    global _current, _lock, _pid
     _lock = threading.Lock()
+    _pid = os.getpid()
     if _current is not None:
         _inherited.append(_current)
         _current = None

@@ -190,7 +190,7 @@ class SyncStore:
     def _call(self, method: Callable[[Store], Awaitable[T]]) -> T:
         if self._closed:
             raise RuntimeError(f"SyncStore {self.name!r} is closed")
-        if self._pid != os.getpid():
+        if self._pid != _portal.current_pid():
             self._after_fork()
         return _portal.call(method, self._module)
 
@@ -224,13 +224,10 @@ class SyncStore:
         ``source`` may be bytes, a binary file object (read in worker threads), an iterable
         of bytes (generators are advanced in worker threads) or a `SyncReadStream`.
         """
+        # Prepared here rather than on the loop, which every thread waits for.
+        prepared = loop_source(source, _portal.PORTAL)
         return self._call(
-            lambda m: m.put(
-                loop_source(source, _portal.PORTAL),
-                key=key,
-                metadata=metadata,
-                content_type=content_type,
-            )
+            lambda m: m.put(prepared, key=key, metadata=metadata, content_type=content_type)
         )
 
     def new_data(self) -> str:
@@ -246,13 +243,9 @@ class SyncStore:
         content_type: str | None = None,
     ) -> None:
         """Store the bytes of ``source`` under ``handle`` (see `StorageModule.assign`)."""
+        prepared = loop_source(source, _portal.PORTAL)
         return self._call(
-            lambda m: m.assign(
-                handle,
-                loop_source(source, _portal.PORTAL),
-                metadata=metadata,
-                content_type=content_type,
-            )
+            lambda m: m.assign(handle, prepared, metadata=metadata, content_type=content_type)
         )
 
     # ---- reading -------------------------------------------------------------------------

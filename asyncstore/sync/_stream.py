@@ -8,14 +8,15 @@ a read-ahead buffer, and a seek inside the buffer costs nothing.
 from __future__ import annotations
 
 import io
+import operator
 import os
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from asyncstore.info import ObjectInfo
 from asyncstore.streams import ByteSource, ReadStream
+from asyncstore.sync._portal import current_pid
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -72,6 +73,34 @@ async def _readinto_at(stream: ReadStream, position: int, view: memoryview) -> i
     return filled
 
 
+class _Using:
+    """Holds a stream's lock for one call, once the stream is known to be usable.
+
+    A class rather than a generator context manager: every read goes through it.
+    """
+
+    __slots__ = ("_stream",)
+
+    def __init__(self, stream: SyncReadStream) -> None:
+        self._stream = stream
+
+    def __enter__(self) -> None:
+        stream = self._stream
+        # The fork check comes first: a lock held by another thread at fork time stays held
+        # forever in the child.
+        if stream._pid != current_pid():
+            stream._check_usable()
+        stream._lock.acquire()
+        try:
+            stream._check_usable()
+        except BaseException:
+            stream._lock.release()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stream._lock.release()
+
+
 class SyncReadStream(io.BufferedIOBase):
     """A blocking, seekable, read-only binary file over an object's bytes.
 
@@ -103,7 +132,7 @@ class SyncReadStream(io.BufferedIOBase):
         self._buffer = b"" if whole is None else whole
         self._buffer_start = 0
         self._pos = 0
-        self._pid = os.getpid()
+        self._pid = current_pid()
         self._lock = threading.Lock()
 
     # ---- description ---------------------------------------------------------------------
@@ -143,20 +172,13 @@ class SyncReadStream(io.BufferedIOBase):
     def _check_usable(self) -> None:
         if self.closed:
             raise ValueError("I/O operation on closed stream")
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             raise RuntimeError(
                 "this stream was opened before os.fork(); open it again in this process"
             )
 
-    @contextmanager
-    def _using(self) -> Iterator[None]:
-        # The fork check comes first: a lock held by another thread at fork time stays held
-        # forever in the child.
-        if self._pid != os.getpid():
-            self._check_usable()
-        with self._lock:
-            self._check_usable()
-            yield
+    def _using(self) -> _Using:
+        return _Using(self)
 
     def _buffered(self) -> memoryview:
         """Return the buffered bytes from the current position on (possibly empty)."""
@@ -277,8 +299,10 @@ class SyncReadStream(io.BufferedIOBase):
         """Move to a new position and return it; no I/O happens until the next read.
 
         Raises:
+            TypeError: If ``offset`` is not an integer.
             ValueError: If the position is outside ``[0, size]`` or ``whence`` is unknown.
         """
+        offset = operator.index(offset)  # a float would fail only at the next read
         with self._using():
             if whence == os.SEEK_SET:
                 target = offset
@@ -300,7 +324,7 @@ class SyncReadStream(io.BufferedIOBase):
         if self.closed:
             return
         try:
-            if self._pid == os.getpid() and not self._complete:
+            if self._pid == current_pid() and not self._complete:
                 try:
                     self._runner.call(self._stream.aclose)
                 except RuntimeError:
@@ -315,7 +339,7 @@ class SyncReadStream(io.BufferedIOBase):
         if getattr(self, "_stream", None) is None:  # __init__ did not finish
             return
         if not self.closed:
-            if self._pid == os.getpid() and not self._complete:
+            if self._pid == current_pid() and not self._complete:
                 self._runner.call_soon(self._stream.aclose)
             self._buffer = b""
             super().close()
@@ -323,7 +347,7 @@ class SyncReadStream(io.BufferedIOBase):
     # ---- handing the bytes to a module on the same loop --------------------------------
 
     def _drains_on(self, runner: Runner) -> bool:
-        return runner is self._runner and self._pid == os.getpid() and not self.closed
+        return runner is self._runner and self._pid == current_pid() and not self.closed
 
     async def _drain(self) -> AsyncIterator[bytes]:
         """Yield the remaining bytes on the loop (the owning thread waits meanwhile)."""

@@ -127,6 +127,9 @@ def test_seek_tell_read1_readinto_peek(store):
             stream.seek(-1)
         with pytest.raises(ValueError):
             stream.seek(len(DATA) + 1)
+        with pytest.raises(TypeError):
+            stream.seek(1.5)  # as for a file; it used to fail only at the next read
+        assert stream.tell() == 200_120
     assert stream.closed
     with pytest.raises(ValueError, match="closed"):
         stream.read(1)
