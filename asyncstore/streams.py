@@ -10,6 +10,7 @@ A backend subclasses it and implements `_read_at` (and, for speed, `_readinto_at
 from __future__ import annotations
 
 import inspect
+import operator
 import os
 from abc import abstractmethod
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
@@ -82,14 +83,19 @@ def check_range(start: int, end: int | None, *, store: str | None = None) -> Non
     """Check the half-open byte range ``[start, end)`` given to `get_read_stream`.
 
     Raises:
-        InvalidRangeError: If ``start`` is negative, or ``end`` is before ``start``.
+        InvalidRangeError: If ``start`` is negative, or ``end`` is before ``start``, or either
+            is not an int (a bool is refused too: backends put positions in requests).
     """
-    if not isinstance(start, int) or start < 0:
+    if not _is_position(start) or start < 0:
         raise InvalidRangeError(f"start must be an int >= 0, not {start!r}", store=store)
-    if end is not None and (not isinstance(end, int) or end < start):
+    if end is not None and (not _is_position(end) or end < start):
         raise InvalidRangeError(
             f"end must be None or an int >= start ({start}), not {end!r}", store=store
         )
+
+
+def _is_position(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 class ReadStream(ByteReceiveStream):
@@ -200,9 +206,12 @@ class ReadStream(ByteReceiveStream):
             whence: ``os.SEEK_SET`` (0), ``os.SEEK_CUR`` (1) or ``os.SEEK_END`` (2).
 
         Raises:
+            TypeError: If ``offset`` is not an integer (as for a file).
             ValueError: If the new position is outside ``[0, size]`` or ``whence`` is unknown.
         """
         self._check_open()
+        # A float would be accepted by the comparisons below and fail on a later read.
+        offset = operator.index(offset)
         if whence == os.SEEK_SET:
             target = offset
         elif whence == os.SEEK_CUR:
@@ -338,12 +347,16 @@ async def iter_source(
 
 
 def _buffer_of(source: object) -> memoryview | None:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return memoryview(source).cast("B")
     try:
-        return memoryview(source).cast("B")  # type: ignore[arg-type]
+        view = memoryview(source)  # type: ignore[arg-type]
     except TypeError:
         return None
+    if not view.c_contiguous:  # a strided slice, such as memoryview(data)[::2]
+        raise TypeError(
+            "cannot store a buffer that is not contiguous in memory; copy it first "
+            f"(bytes(view)); accepted: {_ACCEPTED}"
+        )
+    return view.cast("B")
 
 
 async def _iter_reader(read: Any, chunk_size: int) -> AsyncIterator[bytes | memoryview]:

@@ -9,7 +9,7 @@ import stat
 from asyncstore_fs._layout import Layout, split_key
 from asyncstore_fs._metadata import remove_sidecar
 
-__all__ = ["delete_object"]
+__all__ = ["delete_object", "remove_empty_parents"]
 
 
 def delete_object(layout: Layout, key: str, *, fsync: bool, sidecar: bool) -> None:
@@ -35,7 +35,7 @@ def delete_object(layout: Layout, key: str, *, fsync: bool, sidecar: bool) -> No
             os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    _remove_empty_parents(layout, parent)
+    remove_empty_parents(layout, parent)
 
 
 def _unlink(dir_fd: int, name: str) -> bool:
@@ -61,7 +61,8 @@ def _is_directory(dir_fd: int, name: str) -> bool:
     return stat.S_ISDIR(mode)
 
 
-def _remove_empty_parents(layout: Layout, dir_key: str) -> None:
+def remove_empty_parents(layout: Layout, dir_key: str) -> None:
+    """Remove the directory ``dir_key`` and its parents, up to the first that is not empty."""
     while dir_key:
         up, name = split_key(dir_key)
         try:

@@ -4,9 +4,11 @@ With extended attributes (the default where the filesystem supports ``user.*`` a
 metadata is set on the temporary file before it is renamed into place, so it changes together
 with the bytes. Otherwise it goes to a sidecar file next to the object, named with the layout's
 `MARKER` so that `list` never shows it; the sidecar records the inode of the object it
-describes, so a sidecar that does not match the current file is ignored. Sidecar writes to one
-key are serialised within a process; writers in several processes sharing a root without
-extended attributes can leave an object whose metadata reads as empty.
+describes, so a sidecar that does not match the current file is ignored. While a write
+replaces an object, its sidecar describes both files (the new one and the one it replaces),
+so a crash between the sidecar's rename and the object's leaves the old object whole.
+Sidecar writes to one key are serialised within a process; writers in several processes
+sharing a root without extended attributes can leave an object whose metadata reads as empty.
 """
 
 from __future__ import annotations
@@ -101,9 +103,23 @@ def sidecar_name(name: str) -> str:
     return name + _SIDECAR_SUFFIX
 
 
-def write_sidecar(dir_fd: int, name: str, blob: bytes, inode: int, fsync: bool) -> None:
-    """Atomically write the sidecar of ``name`` (in ``dir_fd``) for the file ``inode``."""
-    record = json.dumps({"inode": inode, "record": blob.decode()}).encode()
+def write_sidecar(
+    dir_fd: int,
+    name: str,
+    blob: bytes,
+    inode: int,
+    fsync: bool,
+    previous: tuple[int, bytes] | None = None,
+) -> None:
+    """Atomically write the sidecar of ``name`` (in ``dir_fd``) for the file ``inode``.
+
+    ``previous`` is the inode and metadata of the file that ``inode`` is about to replace;
+    they stay readable until the replacement is renamed into place.
+    """
+    entry: dict[str, object] = {"inode": inode, "record": blob.decode()}
+    if previous is not None:
+        entry["previous"] = {"inode": previous[0], "record": previous[1].decode()}
+    record = json.dumps(entry).encode()
     temp = temp_name()
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666, dir_fd=dir_fd)
     try:
@@ -132,7 +148,10 @@ def read_sidecar(path: str, inode: int) -> bytes | None:
     try:
         record = json.loads(data)
         if record.get("inode") != inode:
-            return None  # left from an earlier version of the object
+            # The file that a write in progress (or killed) was replacing, or nothing of ours.
+            record = record.get("previous") or {}
+            if record.get("inode") != inode:
+                return None  # left from an earlier version of the object
         return str(record["record"]).encode()
     except (ValueError, KeyError, AttributeError, TypeError):
         return None

@@ -11,17 +11,17 @@ from typing import Any, ClassVar, TypeVar
 import anyio.to_thread
 
 from asyncstore import StorageModule
-from asyncstore.errors import StorageError
+from asyncstore.errors import InvalidKeyError, StorageError
 from asyncstore.info import ObjectInfo
 from asyncstore.keys import validate_content_type, validate_key, validate_metadata, validate_prefix
 from asyncstore.streams import ByteSource, ReadStream, check_range, iter_source
 from asyncstore_fs._config import options_from_url as parse_url
 from asyncstore_fs._config import settle
-from asyncstore_fs._delete import delete_object
+from asyncstore_fs._delete import delete_object, remove_empty_parents
 from asyncstore_fs._errors import translate_os_error
-from asyncstore_fs._layout import Layout, close_quietly
+from asyncstore_fs._layout import Layout, close_quietly, split_key
 from asyncstore_fs._listing import describe_entries, remove_leftovers, scan_directory
-from asyncstore_fs._metadata import encode
+from asyncstore_fs._metadata import encode, sidecar_name
 from asyncstore_fs._read import FileReadStream, Opened, open_object
 from asyncstore_fs._worker import BulkWorker
 from asyncstore_fs._write import (
@@ -73,7 +73,9 @@ class FileSystemModule(StorageModule):
     A key cannot be both an object and a prefix of other keys (``a`` and ``a/b``): a
     filesystem cannot hold a file and a directory of the same name, so the second write
     raises `AlreadyExistsError` and stores nothing. A key segment may be at most as long as
-    the filesystem's name limit (255 bytes on most; see ``capabilities()["max_segment_bytes"]``).
+    the filesystem's name limit (255 bytes on most), less the 5 bytes a sidecar name adds
+    where metadata lives in sidecar files; ``capabilities()["max_segment_bytes"]`` says how
+    long, and longer segments raise `InvalidKeyError` before any I/O.
 
     Args:
         root: The directory holding the objects.
@@ -103,7 +105,9 @@ class FileSystemModule(StorageModule):
         self._layout = Layout(settings.root)
         self._fsync = fsync
         self._sidecar = settings.sidecar
-        self._name_max = settings.name_max
+        # A sidecar's name is the object's name plus a suffix, and must fit the same limit.
+        suffix = len(sidecar_name("").encode()) if settings.sidecar else 0
+        self._segment_max = settings.name_max - suffix
         self._reader = BulkWorker("asyncstore-fs-read")
         self._writers = [BulkWorker(f"asyncstore-fs-write-{i}") for i in range(threads)]
 
@@ -154,6 +158,25 @@ class FileSystemModule(StorageModule):
         except OSError as exc:
             raise translate_os_error(exc, store=self.name, handle=handle) from exc
 
+    def _key(self, handle: object) -> str:
+        """Check a key against the key rules and this filesystem's segment limit."""
+        key = validate_key(handle, store=self.name)
+        # A UTF-8 character takes at most 4 bytes: most keys need no closer look.
+        if len(key) * 4 > self._segment_max:
+            self._check_segments(key.split("/"), key)
+        return key
+
+    def _check_segments(self, segments: list[str], key: str) -> None:
+        for segment in segments:
+            size = len(segment.encode())
+            if size > self._segment_max:
+                raise InvalidKeyError(
+                    f"key has a segment of {size} bytes; this filesystem takes at most "
+                    f"{self._segment_max}",
+                    store=self.name,
+                    handle=key,
+                )
+
     def _writer(self, key: str) -> BulkWorker:
         # Every change to one key goes to the same thread, so changes run in the order made.
         writers = self._writers
@@ -183,13 +206,27 @@ class FileSystemModule(StorageModule):
             PermissionDeniedError: If the filesystem refuses, or a symlink leads out of root.
             StorageFullError: If the disk or a quota is full.
         """
-        key = validate_key(handle, store=self.name)
+        key = self._key(handle)
         blob = encode(
             validate_metadata(metadata, store=self.name),
             validate_content_type(content_type, store=self.name),
         )
+        try:
+            await self._write(key, source, blob)
+        except Exception:
+            # A failed write leaves no directories behind that it made for the key (the same
+            # thread as the write's own clean-up, so after it).
+            parent, _ = split_key(key)
+            if parent:
+                cleanup = partial(remove_empty_parents, self._layout, parent)
+                await self._run(key, cleanup, write=True)
+            raise
+
+    async def _write(self, key: str, source: ByteSource, blob: bytes | None) -> None:
         write = partial(write_object, self._layout, key, fsync=self._fsync, sidecar=self._sidecar)
-        if isinstance(source, (bytes, bytearray, memoryview)):
+        if isinstance(source, (bytes, bytearray)) or (
+            isinstance(source, memoryview) and source.c_contiguous
+        ):
             view = memoryview(source).cast("B")
             slow = self._fsync or view.nbytes > _SMALL
             await self._run(key, partial(write, [view], blob), slow=slow, write=True)
@@ -265,7 +302,7 @@ class FileSystemModule(StorageModule):
             InvalidRangeError: If ``start`` is negative or ``end`` is before ``start``.
         """
         check_range(start, end, store=self.name)
-        key = validate_key(handle, store=self.name)
+        key = self._key(handle)
         opened = await self._run(
             key,
             partial(
@@ -290,7 +327,7 @@ class FileSystemModule(StorageModule):
         Raises:
             NotFoundError: If no object is stored under ``handle``.
         """
-        key = validate_key(handle, store=self.name)
+        key = self._key(handle)
         call = partial(open_object, self._layout, key, sidecar=self._sidecar)
         return (await self._run(key, call)).info
 
@@ -305,6 +342,8 @@ class FileSystemModule(StorageModule):
         """
         validate_prefix(prefix, store=self.name)
         dir_key, _, name_prefix = prefix.rpartition("/")
+        if dir_key:
+            self._check_segments(dir_key.split("/"), prefix)
         async for info in self._walk(dir_key, name_prefix, prefix):
             yield info
 
@@ -338,7 +377,7 @@ class FileSystemModule(StorageModule):
         Raises:
             PermissionDeniedError: If the filesystem refuses, or a symlink leads out of root.
         """
-        key = validate_key(handle, store=self.name)
+        key = self._key(handle)
         call = partial(delete_object, self._layout, key, fsync=self._fsync, sidecar=self._sidecar)
         await self._run(key, call, slow=self._fsync, write=True)
 
@@ -349,8 +388,8 @@ class FileSystemModule(StorageModule):
             NotFoundError: If no object is stored under ``handle``.
             AlreadyExistsError: If ``key`` clashes with a prefix, as for `put`.
         """
-        source = validate_key(handle, store=self.name)
-        target = validate_key(key, store=self.name) if key is not None else await self.new_data()
+        source = self._key(handle)
+        target = self._key(key) if key is not None else await self.new_data()
         call = partial(
             copy_object, self._layout, source, target, fsync=self._fsync, sidecar=self._sidecar
         )
@@ -378,7 +417,7 @@ class FileSystemModule(StorageModule):
 
     def capabilities(self) -> dict[str, Any]:
         """Return the capabilities, with this filesystem's longest key segment."""
-        return {**self.class_capabilities(), "max_segment_bytes": self._name_max}
+        return {**self.class_capabilities(), "max_segment_bytes": self._segment_max}
 
     async def cleanup(self, *, older_than: float = 3600.0) -> dict[str, int]:
         """Remove temporary files and orphaned sidecars; return ``{"temporaries": n}``.

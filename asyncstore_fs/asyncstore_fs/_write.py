@@ -106,6 +106,18 @@ def _rename_into_place(layout: Layout, pending: PendingWrite, name: str) -> None
     pending.temp = None
 
 
+def _current_metadata(layout: Layout, pending: PendingWrite, name: str) -> tuple[int, bytes] | None:
+    """Return the inode and sidecar metadata of the object a write replaces, if it has any."""
+    try:
+        status = os.stat(name, dir_fd=pending.dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISREG(status.st_mode):
+        return None
+    blob = read_sidecar(layout.path(pending.key), status.st_ino)
+    return (status.st_ino, blob) if blob else None
+
+
 def commit(
     layout: Layout, pending: PendingWrite, blob: bytes | None, *, fsync: bool, sidecar: bool
 ) -> None:
@@ -120,14 +132,17 @@ def commit(
             os.setxattr(pending.fd, XATTR_NAME, blob)
         if fsync:
             os.fsync(pending.fd)
-        inode = os.fstat(pending.fd).st_ino if sidecar and blob is not None else 0
+        inode = os.fstat(pending.fd).st_ino if sidecar else 0
         os.close(pending.fd)
         pending.fd = -1
         if sidecar:
             # Two renames (sidecar, then data) must not interleave with another writer's.
             with layout.key_lock(pending.key):
-                if blob is not None:
-                    write_sidecar(pending.dir_fd, name, blob, inode, fsync)
+                # The replaced object's metadata stays in the sidecar until the data rename,
+                # so a crash between the two leaves the old object as it was.
+                current = _current_metadata(layout, pending, name)
+                if blob is not None or current is not None:
+                    write_sidecar(pending.dir_fd, name, blob or b"", inode, fsync, current)
                 else:
                     remove_sidecar(pending.dir_fd, name)
                 _rename_into_place(layout, pending, name)

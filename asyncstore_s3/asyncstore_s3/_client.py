@@ -12,6 +12,7 @@ from aiobotocore.session import AioSession
 from botocore.utils import parse_timestamp as default_timestamp_parser
 
 from asyncstore_s3._config import S3Options
+from asyncstore_s3._redact import SECRETS, secrets_of
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -87,8 +88,10 @@ class ClientLease:
     so requests and read streams already running on it finish undisturbed.
     """
 
-    def __init__(self, client: S3Client, stack: AsyncExitStack) -> None:
+    def __init__(self, client: S3Client, stack: AsyncExitStack, options: S3Options) -> None:
         self.client = client
+        self.options = options
+        """The options the client was created with (its retries among them)."""
         self._stack = stack
         self._users = 0
         self._retired = False
@@ -180,7 +183,13 @@ class ClientPool:
     async def _create(options: S3Options) -> ClientLease:
         session = _session(options)
         stack = AsyncExitStack()
-        client = await stack.enter_async_context(
-            session.create_client("s3", **options.client_kwargs())
-        )
-        return ClientLease(client, stack)
+        # botocore's DEBUG logs show request headers: mask this client's secrets until it closes.
+        stack.callback(SECRETS.forget, SECRETS.register(secrets_of(options)))
+        try:
+            client = await stack.enter_async_context(
+                session.create_client("s3", **options.client_kwargs())
+            )
+        except BaseException:
+            await stack.aclose()
+            raise
+        return ClientLease(client, stack, options)

@@ -10,7 +10,13 @@ import anyio.abc
 from asyncstore.info import ObjectInfo
 from asyncstore_s3._config import MAX_PART_SIZE
 from asyncstore_s3._read import range_header
-from asyncstore_s3._upload import Target, abort_upload, completed_params, part_size_for
+from asyncstore_s3._upload import (
+    Target,
+    abort_upload,
+    completed_params,
+    create_upload,
+    part_size_for,
+)
 
 __all__ = ["copy_object"]
 
@@ -31,11 +37,17 @@ async def copy_object(
     options = target.options
     copy_source: dict[str, Any] = {"CopySource": {"Bucket": options.bucket, "Key": source_key}}
     if source.size <= limit:
+        # The copy gets a full-object checksum of its own, which whole reads verify: a source
+        # uploaded in parts only has a checksum of its parts' checksums.
+        checksum: dict[str, Any] = (
+            {"ChecksumAlgorithm": "CRC32"} if options.checksum == "crc32" else {}
+        )
         with target.errors():
             await target.client.copy_object(
                 Bucket=options.bucket,
                 Key=target.key,
                 MetadataDirective="COPY",
+                **checksum,
                 **copy_source,
                 **options.write_params(),
                 **options.sse_customer_params(source=True),
@@ -45,9 +57,7 @@ async def copy_object(
     if source.content_type is not None:
         create["ContentType"] = source.content_type
     create["Metadata"] = dict(source.metadata)
-    with target.errors():
-        response = await target.client.create_multipart_upload(**create)
-    upload_id: str = response["UploadId"]
+    upload_id = await create_upload(target, create)
     part_size = part_size_for(options.part_size, source.size, 1)
     ranges = [
         (start, min(start + part_size, source.size)) for start in range(0, source.size, part_size)

@@ -277,6 +277,9 @@ class S3Module(StorageModule):
         target = validate_key(key, store=self.name) if key is not None else await self.new_data()
         async with self._pool.client() as client:
             info = await self._object(handle).head(client)
+            if target == handle:
+                # S3 refuses to copy an object onto itself unchanged; it already is its copy.
+                return target
             await copy_object(
                 self._target(client, target, {}),
                 self._options.prefix + handle,

@@ -1,14 +1,23 @@
-"""Reading objects: one GET per stream, and a ranged GET again only after a seek."""
+"""Reading objects: one GET per stream, and a ranged GET again only after a seek or a break."""
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from functools import partial
 from typing import Any
 
-from botocore.exceptions import ClientError
+import aiohttp
+import anyio
+from botocore.exceptions import (
+    ClientError,
+    IncompleteReadError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 
 from asyncstore.errors import StorageError, TransientError
 from asyncstore.info import ObjectInfo
@@ -20,6 +29,29 @@ __all__ = ["ObjectRequests", "S3ReadStream", "info_from_response", "range_header
 
 _SKIP = 256 << 10
 """A forward seek of at most this many bytes reads through instead of issuing a new GET."""
+
+
+class _EarlyEnd(Exception):
+    """A response body ended before the bytes the stream expects from it."""
+
+
+# Ways a response body breaks that a ranged GET from the same position recovers from: the
+# connection is reset, stalls, or closes before the body's Content-Length (aiohttp raises
+# ClientPayloadError; botocore raises IncompleteReadError where it counts the bytes itself).
+_BROKEN_BODY = (
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientConnectionError,
+    asyncio.TimeoutError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+    IncompleteReadError,
+    _EarlyEnd,
+)
+# aiobotocore reads the body of a GetObject *error* response outside botocore's retry loop, so
+# a connection breaking there escapes unretried.
+_UNRETRIED = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
+_BROKEN = object()
+"""What `ObjectRequests._get_once` returns for such a break."""
 
 
 def range_header(start: int, end: int | None) -> str:
@@ -56,7 +88,11 @@ class S3ReadStream(ReadStream):
 
     Sequential reads consume the open body; a seek backwards (or far forwards) closes it and
     issues a ranged GET from the new position to the end of the stream, conditional on the
-    object's ETag so a replaced object is never mixed with the old one.
+    object's ETag so a replaced object is never mixed with the old one. Every byte is counted
+    against the length expected: a body that breaks off (a reset connection, a stall past the
+    read timeout, a body cut short of its Content-Length) is resumed the same way from the
+    first missing byte, up to the store's ``max_attempts`` times in a row without progress,
+    then `TransientError` is raised: a stream never ends before its last byte.
     """
 
     def __init__(
@@ -77,58 +113,100 @@ class S3ReadStream(ReadStream):
         self._body_pos = self._offset
         self._stop = self._offset + self._size
         self._errors = errors
+        self._attempts = lease.options.max_attempts
+        self._broken = False
+        self._resumes = 0
+
+    @property
+    def resumes(self) -> int:
+        """How many times a broken response body was resumed with a ranged GET."""
+        return self._resumes
 
     async def read(self, n: int = -1) -> bytes:
         """Read up to ``n`` bytes (all that remain if ``n`` is negative); b"" at the end."""
         remaining = self._size - self._pos
         if not self._closed and remaining > 0 and (n is None or n < 0 or n >= remaining):
-            # Everything that remains: take the body's bytes as they are, with no copy into a
-            # buffer of our own (botocore checks the length and checksum as it finishes).
-            with self._errors():
-                body = await self._body_at(self._offset + self._pos)
-                data: bytes = await body.read()
-                self._body = None
-                if len(data) != remaining:
-                    raise TransientError("the object ended early while it was being read")
-            self._pos += remaining
-            self._body_pos += remaining
-            return data
+            data = await self._read_rest(remaining)
+            if data is not None:
+                self._pos += remaining
+                self._body_pos += remaining
+                return data
+            # The body broke off: the base class reads on piece by piece, resuming as it goes.
         return await super().read(n)
 
-    async def _read_at(self, offset: int, max_bytes: int) -> bytes:
+    async def _read_rest(self, remaining: int) -> bytes | None:
+        """Read everything that remains from one body; None if the body broke off."""
         with self._errors():
-            body = await self._body_at(offset)
-            data: bytes = await body.read(max_bytes)
-            if not data:
-                raise TransientError("the object ended early while it was being read")
-            self._body_pos += len(data)
-            if self._body_pos >= self._stop:
-                await self._finish_body()
+            body = await self._body_at(self._offset + self._pos)
+            try:
+                # The body's bytes as they are, with no copy into a buffer of our own
+                # (botocore checks the object's checksum as it finishes).
+                data: bytes = await body.read()
+                if len(data) != remaining:
+                    raise _EarlyEnd
+            except _BROKEN_BODY:
+                self._break_body()
+                return None
+            self._body = None
         return data
+
+    async def _read_at(self, offset: int, max_bytes: int) -> bytes:
+        failures = 0
+        while True:
+            with self._errors():
+                body = await self._body_at(offset)
+                try:
+                    data: bytes = await body.read(max_bytes)
+                    if not data:
+                        raise _EarlyEnd
+                except _BROKEN_BODY as exc:
+                    self._break_body()
+                    failures += 1
+                    if failures < self._attempts:
+                        continue
+                    raise TransientError(
+                        f"the object's body broke off {failures} times in a row at byte {offset}"
+                    ) from exc
+                self._body_pos += len(data)
+                if self._body_pos >= self._stop:
+                    await self._finish_body()
+            return data
+
+    def _break_body(self) -> None:
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
+        self._broken = True
 
     async def _body_at(self, offset: int) -> Any:
         body = self._body
         if body is not None and offset != self._body_pos:
             gap = offset - self._body_pos
             if 0 < gap <= _SKIP:
-                while self._body_pos < offset:
-                    skipped = await body.read(min(offset - self._body_pos, 65536))
-                    if not skipped:
-                        break
-                    self._body_pos += len(skipped)
+                try:
+                    while self._body_pos < offset:
+                        skipped = await body.read(min(offset - self._body_pos, 65536))
+                        if not skipped:
+                            break
+                        self._body_pos += len(skipped)
+                except _BROKEN_BODY:
+                    self._broken = True  # the GET from the offset below resumes it
             if self._body_pos != offset:
                 body.close()
                 body = self._body = None
         if body is None:
             if self._lease is None:  # pragma: no cover - the base class checks closed streams
                 raise StorageError("the stream is closed")
+            if self._broken:
+                self._resumes += 1
+                self._broken = False
             body = self._body = await self._opener(self._lease, offset, self._stop)
             self._body_pos = offset
         return body
 
     async def _finish_body(self) -> None:
-        # One more read at the end lets botocore check the length and the object's checksum
-        # (it raises if they do not match) and hands the connection back to the pool.
+        # One more read at the end lets botocore check the object's checksum (it raises if it
+        # does not match) and hands the connection back to the pool.
         body, self._body = self._body, None
         if body is not None:
             await body.read(1)
@@ -174,22 +252,51 @@ class ObjectRequests:
         return info_from_response(self._handle, dict(response))
 
     async def get(
-        self, client: S3Client, start: int, end: int | None, *, etag: str | None = None
+        self, lease: ClientLease, start: int, end: int | None, *, etag: str | None = None
     ) -> dict[str, Any] | None:
-        """Send the GET of ``[start, end)``; return None if the range is not satisfiable."""
+        """Send the GET of ``[start, end)``; return None if the range is not satisfiable.
+
+        Raises:
+            StorageError: If ``etag`` is given and the object no longer has it.
+        """
         params = dict(self._params)
         if start > 0 or end is not None:
             params["Range"] = range_header(start, end)
         if etag is not None:
-            # A ranged GET after a seek must read the same object as the first one.
+            # A ranged GET after a seek or a break must read the same object as the first one.
             params["IfMatch"] = etag
         with self._errors():
-            try:
-                return dict(await client.get_object(**params))
-            except ClientError as exc:
-                if error_code(exc)[0] == "InvalidRange":
-                    return None
+            for attempt in range(1, lease.options.max_attempts):
+                response = await self._get_once(lease.client, params, etag, last=False)
+                if response is not _BROKEN:
+                    break
+                await anyio.sleep(random.uniform(0, 0.05 * 2**attempt))
+            else:
+                response = await self._get_once(lease.client, params, etag, last=True)
+        return None if response is None else dict(response)
+
+    async def _get_once(
+        self, client: S3Client, params: dict[str, Any], etag: str | None, *, last: bool
+    ) -> Any:
+        """Send one GetObject; return its response, None for an unsatisfiable range.
+
+        A connection that breaks unretried returns _BROKEN, unless this is the ``last`` try.
+        """
+        try:
+            return await client.get_object(**params)
+        except ClientError as exc:
+            code = error_code(exc)[0]
+            if code == "InvalidRange":
+                return None
+            if code == "PreconditionFailed" and etag is not None:
+                raise StorageError(
+                    "the object was replaced while it was being read (S3 PreconditionFailed)"
+                ) from exc
+            raise
+        except _UNRETRIED:
+            if last:
                 raise
+            return _BROKEN
 
     async def open_stream(self, lease: ClientLease, start: int, end: int | None) -> S3ReadStream:
         """Open a stream of ``[start, end)``: one GET, or one HEAD for an empty range.
@@ -198,7 +305,7 @@ class ObjectRequests:
         """
         response = None
         if end is None or end > start:
-            response = await self.get(lease.client, start, end)
+            response = await self.get(lease, start, end)
         if response is None:
             # An empty range, or one starting past the end: only the description is needed.
             info = await self.head(lease.client)
@@ -217,7 +324,7 @@ class ObjectRequests:
         )
 
     async def _reopen(self, lease: ClientLease, offset: int, stop: int, *, etag: str | None) -> Any:
-        response = await self.get(lease.client, offset, stop, etag=etag)
+        response = await self.get(lease, offset, stop, etag=etag)
         if response is None:  # pragma: no cover - the stream never asks past its end
             raise StorageError("the object shrank while it was being read")
         return response["Body"]

@@ -22,6 +22,7 @@ __all__ = [
     "abort_upload",
     "checksum_params",
     "completed_params",
+    "create_upload",
     "part_size_for",
     "write_object",
 ]
@@ -207,7 +208,9 @@ async def write_object(target: Target, source: object) -> None:
     options = target.options
     first_size = part_size_for(options.part_size, length, 1)
     reader: _PartReader | _ViewReader
-    if isinstance(source, bytes) or (isinstance(source, memoryview) and source.readonly):
+    if isinstance(source, bytes) or (
+        isinstance(source, memoryview) and source.readonly and source.c_contiguous
+    ):
         # Immutable bytes in memory: parts are views of them, never copies.
         reader = _ViewReader(memoryview(source).cast("B"))
     else:
@@ -255,9 +258,7 @@ async def _multipart(
     }
     if options.checksum == "crc32":
         create["ChecksumAlgorithm"] = "CRC32"
-    with target.errors():
-        response = await client.create_multipart_upload(**create)
-    upload = _Upload(response["UploadId"])
+    upload = _Upload(await create_upload(target, create))
     try:
         await _send_parts(target, upload, reader, first, length)
         parts = [upload.parts[number] for number in sorted(upload.parts)]
@@ -274,6 +275,42 @@ async def _multipart(
         with anyio.CancelScope(shield=True):
             await abort_upload(client, options.bucket, target.key, upload.upload_id)
         raise
+
+
+async def create_upload(target: Target, params: dict[str, Any]) -> str:
+    """Start a multipart upload and return its id; cancelled meanwhile, abort it first.
+
+    A request cancelled in flight may still create the upload on the server, and only the
+    response names it: so the request runs to its end in a shielded task (shielded from
+    anyio's cancellation, and out of reach of ``Task.cancel()`` on the caller, which is how
+    asyncio delivers Ctrl-C), and an upload it created is aborted before the cancellation
+    propagates.
+
+    Raises:
+        StorageError: A subclass for S3 failures.
+    """
+    outcome: list[Any] = []
+
+    async def create() -> None:
+        with anyio.CancelScope(shield=True):
+            try:
+                with target.errors():
+                    response = await target.client.create_multipart_upload(**params)
+                outcome.append(str(response["UploadId"]))
+            except Exception as exc:  # kept, or the task group would wrap it in a group
+                outcome.append(exc)
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(create)
+    except BaseException:
+        if outcome and isinstance(outcome[0], str):
+            with anyio.CancelScope(shield=True):
+                await abort_upload(target.client, target.options.bucket, target.key, outcome[0])
+        raise
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return str(outcome[0])
 
 
 def completed_params(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -95,6 +95,13 @@ async def test_unaccepted_sources_raise_type_error(source: object) -> None:
         await collect(source)
 
 
+async def test_strided_buffer_is_refused_with_what_is_accepted() -> None:
+    # A strided view is a buffer but not bytes-like; its own cast error said nothing useful.
+    with pytest.raises(TypeError, match=r"contiguous.*accepted"):
+        await collect(memoryview(b"abcdef")[::2])
+    assert b"".join(await collect(memoryview(b"abcdef")[1:5])) == b"bcde"
+
+
 async def test_str_error_says_to_encode() -> None:
     with pytest.raises(TypeError, match=r"encode"):
         await collect("text")
@@ -125,7 +132,8 @@ def test_source_length() -> None:
 def test_check_range() -> None:
     check_range(0, None)
     check_range(5, 5)
-    for start, end in ((-1, None), (3, 2), ("0", None)):
+    # A bool is an int to Python, but a position sent in a request would read "True".
+    for start, end in ((-1, None), (3, 2), ("0", None), (True, None), (0, False), (0, 1.0)):
         with pytest.raises(InvalidRangeError):
             check_range(start, end)  # type: ignore[arg-type]
 
@@ -146,6 +154,16 @@ async def test_read_stream_contract() -> None:
     with pytest.raises(anyio.ClosedResourceError):
         await stream.read()
     assert "closed" in repr(stream)
+
+
+async def test_seek_refuses_a_non_integer_offset() -> None:
+    # A float offset used to be taken as the position, and only a later read failed.
+    stream = BytesReadStream(b"0123456789", ObjectInfo("h", 10))
+    for offset in (1.5, 2.0, "1", None):
+        with pytest.raises(TypeError):
+            await stream.seek(offset)  # type: ignore[arg-type]
+    assert stream.tell() == 0
+    assert await stream.read() == b"0123456789"
 
 
 async def test_text_wrapper_works_on_read_streams() -> None:

@@ -45,8 +45,14 @@ async def test_missing_object_names_store_and_handle(store):
 
 
 async def test_overlong_segment_is_an_invalid_key(store):
-    with pytest.raises(InvalidKeyError) as caught:
+    # Refused before any I/O, so no directory is made for it either.
+    with pytest.raises(InvalidKeyError, match="300 bytes") as caught:
         await store.put(b"x", key="d/" + "n" * 300)
+    assert caught.value.__cause__ is None
+    assert os.listdir(store.root) == []
+    # The filesystem's own refusal (a mount with a shorter limit) means the same.
+    with pytest.raises(InvalidKeyError) as caught, map_os_errors(store="fs", handle="k"):
+        raise OSError(errno.ENAMETOOLONG, "File name too long")
     assert caught.value.__cause__.errno == errno.ENAMETOOLONG
 
 

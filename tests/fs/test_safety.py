@@ -161,6 +161,43 @@ async def test_a_failing_source_leaves_nothing(store):
     assert await listed(store) == ["k"]
     with pytest.raises(NotFoundError):
         await store.stat("new/key")
+    assert tree(store.root) == ["k"]  # not even the directory made for "new/key"
+
+
+async def test_a_strided_buffer_is_refused_with_what_is_accepted(store):
+    with pytest.raises(TypeError, match="accepted"):
+        await store.put(memoryview(b"abcdef")[::2], key="d/strided")
+    assert tree(store.root) == []
+
+
+async def test_a_failing_source_keeps_directories_that_hold_objects(store):
+    await store.put(b"old", key="d/e/kept")
+
+    async def source():
+        yield b"\1" * (1 << 20)
+        raise RuntimeError("the source failed")
+
+    with pytest.raises(RuntimeError):
+        await store.put(source(), key="d/e/f/g/new")
+    assert tree(store.root) == ["d", "d/e", "d/e/kept"]
+
+
+@pytest.mark.parametrize("xattrs", [True, False])
+async def test_segment_limit_holds_with_metadata(tmp_path, xattrs):
+    # A sidecar is named after its object plus a suffix: the limit leaves room for it.
+    async with FileSystemModule(root=str(tmp_path / "s"), xattrs=xattrs, fsync=False) as store:
+        limit = store.capabilities()["max_segment_bytes"]
+        assert limit == os.pathconf(store.root, "PC_NAME_MAX") - (0 if xattrs else 5)
+        longest = "d/" + "n" * limit
+        await store.put(b"x", key=longest, metadata={"a": "1"}, content_type="text/plain")
+        info = await store.stat(longest)
+        assert (dict(info.metadata), info.content_type) == ({"a": "1"}, "text/plain")
+        await store.delete(longest)
+        for key in ("d/" + "n" * (limit + 1), "n" * (limit + 1) + "/k"):
+            for call in (store.put(b"x", key=key), store.stat(key), store.delete(key)):
+                with pytest.raises(InvalidKeyError, match="segment"):
+                    await call
+        assert tree(store.root) == []
 
 
 async def test_cancelled_writes_leave_no_temporaries_or_descriptors(tmp_path):

@@ -100,6 +100,14 @@ async def test_missing_object_errors_name_store_and_handle(s3_module: S3Module) 
     await s3_module.delete("nope/missing")  # idempotent
 
 
+async def test_strided_buffer_is_a_type_error_saying_what_is_accepted(
+    s3_module: S3Module,
+) -> None:
+    with pytest.raises(TypeError, match="accepted"):
+        await s3_module.put(memoryview(b"abcdef")[::2], key="strided")
+    assert not await s3_module.available("strided")
+
+
 async def test_unreachable_endpoint_is_transient_and_names_no_secret() -> None:
     port = free_loopback_port()
     store = S3Module(

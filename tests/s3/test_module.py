@@ -114,6 +114,14 @@ async def test_server_side_copy_sends_no_bytes(s3_module: S3Module) -> None:
         assert await stream.read() == data
 
 
+async def test_copy_onto_itself_keeps_the_object(s3_module: S3Module) -> None:
+    # S3 answers InvalidRequest to a CopyObject of an object onto itself without changes.
+    await s3_module.put(b"same", key="self", metadata={"m": "1"}, content_type="text/csv")
+    assert await s3_module.copy("self", key="self") == "self"
+    info = await s3_module.stat("self")
+    assert (info.size, info.content_type, dict(info.metadata)) == (4, "text/csv", {"m": "1"})
+
+
 async def test_multipart_server_side_copy(module_options: dict[str, Any]) -> None:
     data = pattern(11 * MiB + 3, seed=32)
     async with S3Module(part_size=5 * MiB, **module_options) as store:
