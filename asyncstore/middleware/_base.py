@@ -24,15 +24,16 @@ if TYPE_CHECKING:
     from types import ModuleType
 
     from asyncstore.context import ModuleContext
-    from asyncstore.streams import ByteSource, ReadStream
+    from asyncstore.streams import ByteSource
 
-from asyncstore.streams import iter_source
+from asyncstore.streams import ReadStream, iter_source
 
 __all__ = [
+    "RangeReader",
     "WrapperModule",
+    "chunk_runs",
     "cleanup_all",
     "read_exactly",
-    "rechunk",
     "require_extra",
     "resolve_inner",
 ]
@@ -108,13 +109,60 @@ async def read_exactly(
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-async def rechunk(source: ByteSource, size: int) -> AsyncIterator[tuple[memoryview, bool]]:
-    """Cut a byte source into ``size``-byte chunks; yield ``(chunk, final)`` pairs.
+class RangeReader:
+    """Reads byte ranges of an inner stream, into one reused buffer where the stream allows.
 
-    Every chunk but the final one holds exactly ``size`` bytes; the final one holds 1 to
-    ``size`` bytes, or none for an empty source. A chunk is only valid until the next one is
-    asked for (it may be a view of the source's own buffer): use or copy it at once. Chunks
-    that fall inside one piece of the source are not copied.
+    A stream that implements `ReadStream._readinto_at` (memory, fs) fills the buffer in place,
+    so a large sequential read costs one copy and no allocation per range; any other stream
+    (s3) is read with `read`, whose bytes are used as they come. A returned view is only valid
+    until the next `read`: decode it at once, never hand it to a caller.
+    """
+
+    __slots__ = ("_buffer", "_handle", "_into", "_store", "_stream")
+
+    def __init__(self, stream: ReadStream, *, store: str, handle: str) -> None:
+        self._stream = stream
+        self._store = store
+        self._handle = handle
+        self._into = type(stream)._readinto_at is not ReadStream._readinto_at
+        self._buffer = bytearray()
+
+    async def read(self, offset: int, count: int) -> memoryview:
+        """Return a view of exactly ``count`` bytes at ``offset`` of the stream.
+
+        Raises:
+            IntegrityError: If the stream ends before ``offset + count``.
+        """
+        stream = self._stream
+        if not self._into:
+            data = await read_exactly(stream, offset, count, store=self._store, handle=self._handle)
+            return memoryview(data)
+        if len(self._buffer) < count:
+            self._buffer = bytearray(count)  # views of the old one may still be alive
+        view = memoryview(self._buffer)[:count]
+        if stream.tell() != offset:
+            await stream.seek(offset)
+        filled = 0
+        while filled < count:
+            got = await stream.readinto(view[filled:])
+            if got <= 0:
+                raise IntegrityError(
+                    f"the stored object ends {count - filled} bytes early",
+                    store=self._store,
+                    handle=self._handle,
+                )
+            filled += got
+        return view
+
+
+async def chunk_runs(source: ByteSource, size: int) -> AsyncIterator[tuple[memoryview, bool]]:
+    """Cut a byte source into ``size``-byte chunks, yielded in runs: ``(run, final)`` pairs.
+
+    A run holds one or more whole chunks back to back (cut it at multiples of ``size``); the
+    final run holds the last chunk alone: 1 to ``size`` bytes, or none for an empty source.
+    Runs are views of the source's own pieces where they can be (no copy); only a chunk that
+    spans two pieces, or that may be the last one, is copied. A run is only valid until the
+    next one is asked for: use or copy it at once.
 
     Raises:
         TypeError: If the source is not an accepted byte source.
@@ -130,9 +178,10 @@ async def rechunk(source: ByteSource, size: int) -> AsyncIterator[tuple[memoryvi
                 continue  # a full pending chunk may still be the final one: hold it
             yield memoryview(pending), False
             pending = bytearray()  # the yielded view may still be alive: never resize it
-        while len(view) - at > size:
-            yield view[at : at + size], False
-            at += size
+        whole = (len(view) - at - 1) // size  # the chunks that more bytes surely follow
+        if whole:
+            yield view[at : at + whole * size], False
+            at += whole * size
         pending += view[at:]
     yield memoryview(pending), True
 

@@ -34,10 +34,10 @@ def _decode_key(text: str | bytes, what: str) -> bytes:
     if isinstance(text, bytes):
         if len(text) == 32:
             return text
-        try:
-            text = text.decode("ascii")
-        except UnicodeDecodeError:
-            raise ConfigError(f"{what} is neither 32 raw bytes nor hex or base64 text") from None
+        decoded = _ascii(text)
+        if decoded is None:
+            raise ConfigError(f"{what} is neither 32 raw bytes nor hex or base64 text")
+        text = decoded
     value = text.strip()
     # Never echo the value: error messages say what is wrong, not what was given.
     for prefix, decoder in (("hex:", bytes.fromhex), ("base64:", _b64)):
@@ -58,6 +58,14 @@ def _decode_key(text: str | bytes, what: str) -> bytes:
     if len(key) != 32:
         raise ConfigError(f"{what} must be 32 bytes (AES-256); it decodes to {len(key)}")
     return key
+
+
+def _ascii(data: bytes) -> str | None:
+    # The decoding error holds the bytes (a key): it must not become an error's context.
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        return None
 
 
 def _b64(text: str) -> bytes:

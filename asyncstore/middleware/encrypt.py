@@ -34,9 +34,10 @@ from asyncstore.context import ModuleContext
 from asyncstore.errors import IntegrityError
 from asyncstore.info import ObjectInfo
 from asyncstore.middleware._base import (
+    RangeReader,
     WrapperModule,
+    chunk_runs,
     read_exactly,
-    rechunk,
     require_extra,
     resolve_inner,
 )
@@ -61,7 +62,10 @@ _NONCE_SIZE = 12
 _WRAPPED_SIZE = 32 + TAG_SIZE
 HEADER_SIZE = len(MAGIC) + _KEY_ID_SIZE + _OBJECT_ID_SIZE + _NONCE_SIZE + _WRAPPED_SIZE
 """Bytes of the header in front of every stored object."""
-_BATCH_CHUNKS = 16  # how many chunks one inner read may fetch for a large sequential read
+_BATCH_CHUNKS = 16  # chunks fetched per inner read of a get
+_CHECKPOINT_CHUNKS = 64  # chunks sealed between two chances for other tasks to run (4 MiB)
+_AAD_TAIL = struct.Struct(">QB")  # a chunk's index and final flag, after magic | object id
+_AAD_AT = len(MAGIC) + _OBJECT_ID_SIZE
 
 
 def plaintext_size(stored_size: int) -> int:
@@ -83,10 +87,6 @@ def plaintext_size(stored_size: int) -> int:
 def _stored_size(plain: int) -> int:
     chunks = max(1, -(-plain // CHUNK_SIZE))
     return HEADER_SIZE + plain + chunks * TAG_SIZE
-
-
-def _chunk_aad(object_id: bytes, index: int, final: bool) -> bytes:
-    return MAGIC + object_id + struct.pack(">QB", index, final)
 
 
 def _nonce(index: int) -> bytes:
@@ -165,12 +165,18 @@ class EncryptionModule(WrapperModule):
         )
         yield MAGIC + kid + object_id + wrap_nonce + wrapped
         aead = self._aesgcm(data_key)
+        aad = bytearray(MAGIC + object_id + bytes(_AAD_TAIL.size))
         index = 0
-        async for chunk, final in rechunk(source, CHUNK_SIZE):
-            yield aead.encrypt(_nonce(index), chunk, _chunk_aad(object_id, index, final))
-            index += 1
-            if index % 16 == 0:
-                await anyio.lowlevel.checkpoint()  # let other tasks run during big puts
+        # Each chunk is handed on as the cipher made it: sealing several into one new buffer
+        # costs more (allocating it) than the steps it would save.
+        async for run, final in chunk_runs(source, CHUNK_SIZE):
+            size = len(run)
+            for at in range(0, size or 1, CHUNK_SIZE):  # an empty source is one empty chunk
+                _AAD_TAIL.pack_into(aad, _AAD_AT, index, final and at + CHUNK_SIZE >= size)
+                yield aead.encrypt(_nonce(index), run[at : at + CHUNK_SIZE], aad)
+                index += 1
+                if index % _CHECKPOINT_CHUNKS == 0:
+                    await anyio.lowlevel.checkpoint()  # let other tasks run during big puts
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -277,7 +283,13 @@ class EncryptionModule(WrapperModule):
 
 
 class _DecryptingStream(ReadStream):
-    """Decrypts the chunks a read touches, fetching them from one inner stream."""
+    """Decrypts the chunks a read touches, fetching them from one inner stream.
+
+    The sealed chunks of one inner read (up to 16) are kept in a reused buffer and opened one
+    at a time, as they are asked for. A read of whole chunks gets them decrypted straight into
+    the caller's buffer (`readinto`) or as the cipher's own result (`read`), with no copy; the
+    last chunk opened is kept for the small reads that follow.
+    """
 
     def __init__(
         self,
@@ -293,55 +305,130 @@ class _DecryptingStream(ReadStream):
     ) -> None:
         super().__init__(info, start=start, end=end)
         self._inner = inner
+        self._reader = RangeReader(inner, store=store, handle=info.handle)
         self._aead = aead
-        self._object_id = object_id
+        self._decrypt_into = getattr(aead, "decrypt_into", None)  # newer cryptography only
+        self._aad = bytearray(MAGIC + object_id + bytes(_AAD_TAIL.size))
         self._store = store
         self._invalid_tag = invalid_tag
         self._chunks = max(1, -(-info.size // CHUNK_SIZE))
-        self._cached_index = -1
-        self._cached = b""
+        self._stream_last = max(0, (self._offset + self._size - 1) // CHUNK_SIZE)
+        self._sealed = memoryview(b"")
+        self._sealed_first = 0
+        self._sealed_count = 0
+        self._sealed_entry = -1  # the first byte the read that fetched them wanted
+        self._plain_index = -1
+        self._plain = b""
+
+    def _plain_length(self, index: int) -> int:
+        return min(CHUNK_SIZE, self.info.size - index * CHUNK_SIZE)
+
+    async def _record(self, index: int, last: int, offset: int) -> memoryview:
+        """Return the sealed record of chunk ``index``, reading ``index..last`` if not held.
+
+        ``offset`` is the byte the read wants first. When it is where the previous inner
+        read ended, and that one was entered at its first byte, the stream is being read in
+        order: then up to 16 chunks are read ahead, never past the stream's range, so small
+        sequential reads still make large inner reads (while small reads that merely meet,
+        such as another layer's index lookups, do not).
+        """
+        at = index - self._sealed_first
+        if not 0 <= at < self._sealed_count:
+            start = self._sealed_first * CHUNK_SIZE
+            if self._sealed_entry == start and offset == start + self._sealed_count * CHUNK_SIZE:
+                last = self._stream_last
+            last = min(last, index + _BATCH_CHUNKS - 1, self._chunks - 1)
+            stored_start = HEADER_SIZE + index * RECORD_SIZE
+            stored_end = min(HEADER_SIZE + (last + 1) * RECORD_SIZE, self._inner.info.size)
+            self._sealed, self._sealed_count = memoryview(b""), 0  # in case the read fails
+            self._sealed = await self._reader.read(stored_start, stored_end - stored_start)
+            self._sealed_first, self._sealed_count = index, last - index + 1
+            self._sealed_entry = offset
+            at = 0
+        return self._sealed[at * RECORD_SIZE : (at + 1) * RECORD_SIZE]
+
+    def _last_wanted(self, offset: int, count: int) -> int:
+        """The last chunk of ``count`` bytes at ``offset``, clipped to the stream's range."""
+        stop = min(offset + count, self._offset + self._size)
+        return (stop - 1) // CHUNK_SIZE
 
     async def _read_at(self, offset: int, max_bytes: int) -> bytes:
-        first = offset // CHUNK_SIZE
-        if first == self._cached_index:
-            start = offset - first * CHUNK_SIZE
-            return self._cached[start : start + max_bytes]
-        last = min((offset + max_bytes - 1) // CHUNK_SIZE, first + _BATCH_CHUNKS - 1)
-        last = min(last, self._chunks - 1)
-        stored_start = HEADER_SIZE + first * RECORD_SIZE
-        stored_end = min(HEADER_SIZE + (last + 1) * RECORD_SIZE, self._inner.info.size)
-        sealed = await read_exactly(
-            self._inner,
-            stored_start,
-            stored_end - stored_start,
+        index, skip = divmod(offset, CHUNK_SIZE)
+        if index == self._plain_index:
+            return self._plain[skip : skip + max_bytes]
+        at = index - self._sealed_first
+        if skip or max_bytes < CHUNK_SIZE or not 0 <= at < self._sealed_count:
+            return await self._fetch_and_read(index, skip, max_bytes)
+        # Reading in order: the next whole chunk, already fetched. Larger reads get one chunk
+        # per call (a short read), as the cipher made it: joining would copy it once more.
+        self._plain = self._open(index, self._sealed[at * RECORD_SIZE : (at + 1) * RECORD_SIZE])
+        self._plain_index = index
+        return self._plain
+
+    async def _fetch_and_read(self, index: int, skip: int, max_bytes: int) -> bytes:
+        offset = index * CHUNK_SIZE + skip
+        length = self._plain_length(index)
+        if skip + max_bytes > length and max_bytes <= CHUNK_SIZE:
+            # A small read across a chunk boundary is answered in full.
+            parts = bytearray(max_bytes)
+            got = await self._readinto_at(offset, memoryview(parts))
+            return bytes(parts) if got == max_bytes else bytes(parts[:got])
+        record = await self._record(index, self._last_wanted(offset, max_bytes), offset)
+        self._plain = self._open(index, record)
+        self._plain_index = index
+        return self._plain[skip : skip + max_bytes]
+
+    async def _readinto_at(self, offset: int, buffer: memoryview) -> int:
+        filled = 0
+        wanted = len(buffer)
+        last = self._last_wanted(offset, wanted)
+        while filled < wanted:
+            index, skip = divmod(offset + filled, CHUNK_SIZE)
+            if index >= self._chunks:
+                break
+            length = self._plain_length(index)
+            if index != self._plain_index:
+                record = await self._record(index, last, offset + filled)
+                if skip == 0 and wanted - filled >= length:
+                    self._open_into(index, record, buffer[filled : filled + length])
+                    filled += length
+                    continue
+                self._plain = self._open(index, record)
+                self._plain_index = index
+            piece = self._plain[skip : skip + wanted - filled]
+            buffer[filled : filled + len(piece)] = piece
+            filled += len(piece)
+        return filled
+
+    def _open(self, index: int, record: memoryview) -> bytes:
+        aad = self._aad
+        _AAD_TAIL.pack_into(aad, _AAD_AT, index, index == self._chunks - 1)
+        try:
+            return self._aead.decrypt(_nonce(index), record, aad)
+        except self._invalid_tag:
+            raise self._failed(index) from None
+
+    def _open_into(self, index: int, record: memoryview, out: memoryview) -> None:
+        """Decrypt a whole chunk into ``out``; on failure, nothing unauthenticated stays there."""
+        if self._decrypt_into is None:
+            out[:] = self._open(index, record)
+            return
+        aad = self._aad
+        _AAD_TAIL.pack_into(aad, _AAD_AT, index, index == self._chunks - 1)
+        try:
+            self._decrypt_into(_nonce(index), record, aad, out)
+        except self._invalid_tag:
+            out[:] = bytes(len(out))  # the cipher wrote plaintext before it checked the tag
+            raise self._failed(index) from None
+
+    def _failed(self, index: int) -> IntegrityError:
+        return IntegrityError(
+            f"chunk {index} failed authentication (altered, reordered, truncated, "
+            "extended or from another object)",
             store=self._store,
             handle=self.info.handle,
         )
-        view = memoryview(sealed)
-        plain: list[bytes] = []
-        for index in range(first, last + 1):
-            at = (index - first) * RECORD_SIZE
-            plain.append(self._open(index, view[at : at + RECORD_SIZE]))
-        self._cached_index, self._cached = last, plain[-1]
-        data = plain[0] if len(plain) == 1 else b"".join(plain)
-        skip = offset - first * CHUNK_SIZE
-        if skip == 0 and len(data) <= max_bytes:
-            return data  # the common case of reading in order: no copy
-        return data[skip : skip + max_bytes]
-
-    def _open(self, index: int, record: memoryview) -> bytes:
-        final = index == self._chunks - 1
-        try:
-            return self._aead.decrypt(
-                _nonce(index), record, _chunk_aad(self._object_id, index, final)
-            )
-        except self._invalid_tag:
-            raise IntegrityError(
-                f"chunk {index} failed authentication (altered, reordered, truncated, "
-                "extended or from another object)",
-                store=self._store,
-                handle=self.info.handle,
-            ) from None
 
     async def _close(self) -> None:
+        self._sealed = memoryview(b"")
         await self._inner.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,144 @@ def test_importing_the_middleware_imports_no_optional_dependency() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# ---- reading paths --------------------------------------------------------------------------
+
+
+def frame_ends(stored: bytes) -> list[int]:
+    """The stored end offset of every frame, from an object's index (the documented format)."""
+    _, _, _, count, index_offset = struct.unpack(">4sIQQQ", stored[-TRAILER_SIZE:])
+    return list(struct.unpack(f">{count}Q", stored[index_offset : index_offset + 8 * count]))
+
+
+async def test_objects_with_the_previous_default_frame_size_stay_readable(
+    store: CompressionModule, inner: CountingModule
+) -> None:
+    # 128 KiB frames were the default before 32 KiB; the frame size is stored per object.
+    data = os.urandom(300_000) + TEXT
+    await CompressionModule(inner=inner, chunk_size=128 * 1024).put(data, key="old")
+    assert struct.unpack(">I", inner.raw("old")[-TRAILER_SIZE + 4 : -TRAILER_SIZE + 8]) == (
+        128 * 1024,
+    )
+    assert await store.get_size("old") == len(data)
+    assert await read(store, "old") == data
+    for start in (0, 131_000, 299_000, len(data) - 4096):
+        assert await read(store, "old", start=start, end=start + 4096) == data[start : start + 4096]
+
+
+async def test_frames_are_stored_no_larger_than_the_chunk_size(
+    store: CompressionModule, inner: CountingModule
+) -> None:
+    data = os.urandom(5 * DEFAULT_CHUNK_SIZE) + TEXT[: 5 * DEFAULT_CHUNK_SIZE]
+    await store.put(data, key="mixed")
+    ends = frame_ends(inner.raw("mixed"))
+    sizes = [b - a for a, b in pairwise([0, *ends])]
+    assert max(sizes) == DEFAULT_CHUNK_SIZE  # random frames are stored raw
+    assert all(size < DEFAULT_CHUNK_SIZE for size in sizes[5:])  # text frames compress
+
+
+@pytest.mark.parametrize("where", ["start", "inside", "straddling", "end"])
+async def test_a_small_ranged_read_fetches_only_the_index_entries_it_needs(
+    store: CompressionModule, inner: CountingModule, where: str
+) -> None:
+    data = (os.urandom(DEFAULT_CHUNK_SIZE) + TEXT) * 6  # about 20 MiB, over 600 frames
+    await store.put(data, key="big")
+    ends = frame_ends(inner.raw("big"))
+    assert len(ends) > 512  # more than one 4 KiB block of index entries
+    start = {
+        "start": 100,
+        "inside": 520 * DEFAULT_CHUNK_SIZE + 999,
+        "straddling": 511 * DEFAULT_CHUNK_SIZE + DEFAULT_CHUNK_SIZE - 2000,  # frames 511, 512
+        "end": len(data) - 4096,
+    }[where]
+    end = start + 4096
+    inner.bytes_read = 0
+    assert await read(store, "big", start=start, end=end) == data[start:end]
+    first, last = start // DEFAULT_CHUNK_SIZE, (end - 1) // DEFAULT_CHUNK_SIZE
+    entries = last - first + 1 + (first > 0)  # the end of the frame before, then each frame's
+    frames = ends[last] - (ends[first - 1] if first else 0)
+    assert inner.bytes_read == TRAILER_SIZE + 8 * entries + frames
+
+
+@pytest.mark.parametrize("piece", [None, 1000, DEFAULT_CHUNK_SIZE, 1 << 20])
+async def test_a_sequential_read_fetches_every_stored_byte_once(
+    store: CompressionModule, inner: CountingModule, piece: int | None
+) -> None:
+    data = TEXT + os.urandom(3 * DEFAULT_CHUNK_SIZE + 11)
+    await store.put(data, key="obj")
+    inner.bytes_read = 0
+    async with await store.get_read_stream("obj") as stream:
+        if piece is None:
+            got = b"".join([chunk async for chunk in stream])
+        else:
+            parts = []
+            while part := await stream.read(piece):
+                assert len(part) <= piece
+                parts.append(part)
+            got = b"".join(parts)
+    assert got == data
+    assert inner.bytes_read == len(inner.raw("obj"))
+
+
+@pytest.mark.parametrize(
+    "piece", [777, 4093, DEFAULT_CHUNK_SIZE - 1, DEFAULT_CHUNK_SIZE + 1, 300_000]
+)
+async def test_readinto_in_pieces(store: CompressionModule, piece: int) -> None:
+    data = os.urandom(DEFAULT_CHUNK_SIZE + 5) + TEXT[:500_000]
+    await store.put(data, key="obj")
+    for start in (0, DEFAULT_CHUNK_SIZE - 3, 400_000):
+        async with await store.get_read_stream("obj", start=start) as stream:
+            got = bytearray()
+            buffer = bytearray(piece)
+            while count := await stream.readinto(buffer):
+                got += buffer[:count]
+            assert got == data[start:]
+        # A read of up to one frame is answered in full, even across a frame boundary.
+        async with await store.get_read_stream("obj", start=start) as stream:
+            want = min(piece, DEFAULT_CHUNK_SIZE)
+            assert await stream.read(want) == data[start : start + want]
+
+
+async def test_small_reads_that_meet_at_a_frame_boundary_do_not_read_ahead(
+    store: CompressionModule, inner: CountingModule
+) -> None:
+    data = os.urandom(40 * DEFAULT_CHUNK_SIZE)  # raw frames: each stored in exactly its size
+    await store.put(data, key="big")
+    inner.bytes_read = 0
+    boundary = 20 * DEFAULT_CHUNK_SIZE
+    async with await store.get_read_stream("big") as stream:
+        await stream.seek(boundary - 8)
+        assert await stream.read(8) == data[boundary - 8 : boundary]
+        assert await stream.read(8) == data[boundary : boundary + 8]
+    # The trailer, the (one block of) index entries, and the two frames the reads touch.
+    assert inner.bytes_read == TRAILER_SIZE + 8 * 40 + 2 * DEFAULT_CHUNK_SIZE
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [1, 1000, DEFAULT_CHUNK_SIZE - 1001],
+        [DEFAULT_CHUNK_SIZE - 1, 2, DEFAULT_CHUNK_SIZE - 1],
+        [3 * DEFAULT_CHUNK_SIZE],
+        [2 * DEFAULT_CHUNK_SIZE + 5, DEFAULT_CHUNK_SIZE - 5, 7],
+        [0, 0],
+    ],
+    ids=lambda pieces: "+".join(map(str, pieces)),
+)
+async def test_sources_cut_anyhow_are_compressed_in_whole_chunks(
+    store: CompressionModule, inner: CountingModule, pieces: list[int]
+) -> None:
+    data = (os.urandom(DEFAULT_CHUNK_SIZE) + TEXT)[: sum(pieces)]
+
+    async def source():
+        at = 0
+        for size in pieces:
+            yield bytearray(data[at : at + size])
+            at += size
+
+    await store.put(source(), key="obj")
+    assert len(frame_ends(inner.raw("obj"))) == -(-len(data) // DEFAULT_CHUNK_SIZE)
+    assert await read(store, "obj") == data
+    for start in range(0, len(data), 20_000):
+        assert await read(store, "obj", start=start, end=start + 5000) == data[start : start + 5000]

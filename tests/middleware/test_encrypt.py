@@ -408,3 +408,218 @@ def test_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "cryptography", None)  # type: ignore[arg-type]
     with pytest.raises(ImportError, match=r"asyncstore\[crypto\]"):
         EncryptionModule(inner=MemoryModule(), key="aa" * 32)
+
+
+# ---- reading paths --------------------------------------------------------------------------
+
+
+def reference_seal(master: bytes, handle: str, data: bytes) -> bytes:
+    """Build a stored object from the documented format alone (independently of the module)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    kid, object_id, wrap_nonce = key_id(master), os.urandom(16), os.urandom(12)
+    data_key = AESGCM.generate_key(bit_length=256)
+    magic = b"ASE\x01"
+    wrapped = AESGCM(master).encrypt(
+        wrap_nonce, data_key, magic + kid + object_id + handle.encode()
+    )
+    aead = AESGCM(data_key)
+    chunks = [data[at : at + CHUNK_SIZE] for at in range(0, len(data), CHUNK_SIZE)] or [b""]
+    sealed = [
+        aead.encrypt(
+            i.to_bytes(12, "big"),
+            chunk,
+            magic + object_id + i.to_bytes(8, "big") + bytes([i == len(chunks) - 1]),
+        )
+        for i, chunk in enumerate(chunks)
+    ]
+    return magic + kid + object_id + wrap_nonce + wrapped + b"".join(sealed)
+
+
+def reference_open(master: bytes, handle: str, stored: bytes) -> bytes:
+    """Decrypt a stored object following the documented format alone."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    magic, kid, object_id = stored[:4], stored[4:12], stored[12:28]
+    wrap_nonce, wrapped = stored[28:40], stored[40:HEADER_SIZE]
+    assert magic == b"ASE\x01" and kid == key_id(master)
+    aead = AESGCM(
+        AESGCM(master).decrypt(wrap_nonce, wrapped, magic + kid + object_id + handle.encode())
+    )
+    body = stored[HEADER_SIZE:]
+    records = [body[at : at + RECORD] for at in range(0, len(body), RECORD)]
+    return b"".join(
+        aead.decrypt(
+            i.to_bytes(12, "big"),
+            record,
+            magic + object_id + i.to_bytes(8, "big") + bytes([i == len(records) - 1]),
+        )
+        for i, record in enumerate(records)
+    )
+
+
+@pytest.mark.parametrize("size", [0, 5, CHUNK_SIZE, 3 * CHUNK_SIZE + 17])
+async def test_stored_form_is_the_documented_format(
+    store: EncryptionModule, inner: CountingModule, key: str, size: int
+) -> None:
+    master = base64.b64decode(key)
+    data = data_of(size, seed=3)
+    await store.put(data, key="written")
+    assert reference_open(master, "written", inner.raw("written")) == data
+    # An object sealed by the reference (what any earlier writer of format 1 produced) reads
+    # back through every reading path.
+    await inner.put(reference_seal(master, "sealed", data), key="sealed")
+    assert await read(store, "sealed") == data
+    async with await store.get_read_stream("sealed") as stream:
+        assert b"".join([chunk async for chunk in stream]) == data
+    assert (
+        await read(store, "sealed", start=size // 3, end=size // 3 + 5000)
+        == (data[size // 3 : size // 3 + 5000])
+    )
+
+
+@pytest.mark.parametrize("piece", [1000, 4093, CHUNK_SIZE - 1, CHUNK_SIZE, CHUNK_SIZE + 1, 200_000])
+@pytest.mark.parametrize("start", [0, 7, CHUNK_SIZE - 3, 2 * CHUNK_SIZE])
+async def test_readinto_and_read_in_pieces(store: EncryptionModule, start: int, piece: int) -> None:
+    data = data_of(5 * CHUNK_SIZE + 123, seed=5)
+    await store.put(data, key="obj")
+    async with await store.get_read_stream("obj") as stream:
+        await stream.seek(start)
+        got = bytearray()
+        buffer = bytearray(piece)
+        while count := await stream.readinto(buffer):
+            got += buffer[:count]
+        assert got == data[start:]
+        await stream.seek(start)
+        parts = []
+        while part := await stream.read(piece):
+            assert len(part) <= piece
+            parts.append(part)
+        assert b"".join(parts) == data[start:]
+    # A read of up to one chunk is answered in full, even across a chunk boundary.
+    async with await store.get_read_stream("obj", start=start) as stream:
+        first = await stream.read(min(piece, CHUNK_SIZE))
+        assert first == data[start : start + min(piece, CHUNK_SIZE)]
+
+
+async def test_a_sequential_read_fetches_every_stored_byte_once(
+    store: EncryptionModule, inner: CountingModule
+) -> None:
+    data = data_of(40 * CHUNK_SIZE + 5, seed=7)
+    await store.put(data, key="big")
+    for size in (None, 1000, CHUNK_SIZE, 1 << 20):
+        inner.bytes_read = inner.reads = 0
+        async with await store.get_read_stream("big") as stream:
+            if size is None:
+                got = b"".join([chunk async for chunk in stream])
+            else:
+                parts = []
+                while part := await stream.read(size):
+                    parts.append(part)
+                got = b"".join(parts)
+        assert got == data
+        assert inner.bytes_read == len(inner.raw("big"))
+        # The header, the chunks the first read touches, then 16 chunks per inner read.
+        assert inner.reads <= 2 + -(-40 // 16)
+
+
+async def test_a_failed_readinto_leaves_no_unauthenticated_plaintext(
+    store: EncryptionModule, inner: CountingModule
+) -> None:
+    data = data_of(3 * CHUNK_SIZE, seed=9)
+    await store.put(data, key="obj")
+    raw = bytearray(inner.raw("obj"))
+    raw[HEADER_SIZE + RECORD + 100] ^= 0x01  # a ciphertext byte of chunk 1, not its tag
+    await inner.poke("obj", bytes(raw))
+    async with await store.get_read_stream("obj") as stream:
+        await stream.seek(CHUNK_SIZE)
+        buffer = bytearray(CHUNK_SIZE)  # exactly chunk 1: decrypted in place when supported
+        with pytest.raises(IntegrityError, match="chunk 1"):
+            await stream.readinto(buffer)
+    assert buffer == bytes(CHUNK_SIZE)
+
+
+class _PlainAESGCM:
+    """AESGCM as cryptography releases before ``encrypt_into``/``decrypt_into`` offer it."""
+
+    def __init__(self, key: bytes) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self._aead = AESGCM(key)
+
+    @staticmethod
+    def generate_key(bit_length: int) -> bytes:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM.generate_key(bit_length)
+
+    def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes) -> bytes:
+        return self._aead.encrypt(nonce, data, associated_data)
+
+    def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes) -> bytes:
+        return self._aead.decrypt(nonce, data, associated_data)
+
+
+async def test_older_cryptography_without_the_into_methods(inner: CountingModule, key: str) -> None:
+    module = EncryptionModule(inner=inner, key=key)
+    module._aesgcm = _PlainAESGCM  # type: ignore[assignment]
+    data = data_of(3 * CHUNK_SIZE + 5, seed=11)
+    await module.put(data, key="obj")
+    assert reference_open(base64.b64decode(key), "obj", inner.raw("obj")) == data
+    assert await read(module, "obj") == data
+    assert (
+        await read(module, "obj", start=CHUNK_SIZE - 5, end=2 * CHUNK_SIZE + 9)
+        == (data[CHUNK_SIZE - 5 : 2 * CHUNK_SIZE + 9])
+    )
+    raw = bytearray(inner.raw("obj"))
+    raw[HEADER_SIZE + 2 * RECORD + 1] ^= 0x01
+    await inner.poke("obj", bytes(raw))
+    async with await module.get_read_stream("obj") as stream:
+        await stream.seek(2 * CHUNK_SIZE)
+        buffer = bytearray(CHUNK_SIZE)
+        with pytest.raises(IntegrityError, match="chunk 2"):
+            await stream.readinto(buffer)
+    assert buffer == bytes(CHUNK_SIZE)
+
+
+async def test_small_reads_that_meet_at_a_chunk_boundary_do_not_read_ahead(
+    store: EncryptionModule, inner: CountingModule
+) -> None:
+    # As another layer's lookups do (compress reading two index entries): not reading in order.
+    data = data_of(40 * CHUNK_SIZE, seed=13)
+    await store.put(data, key="big")
+    inner.bytes_read = 0
+    async with await store.get_read_stream("big") as stream:
+        await stream.seek(20 * CHUNK_SIZE - 8)
+        assert await stream.read(8) == data[20 * CHUNK_SIZE - 8 : 20 * CHUNK_SIZE]
+        assert await stream.read(8) == data[20 * CHUNK_SIZE : 20 * CHUNK_SIZE + 8]
+    assert inner.bytes_read == HEADER_SIZE + 2 * RECORD
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [1, 1000, CHUNK_SIZE - 1001],  # pieces adding up to exactly one chunk
+        [CHUNK_SIZE - 1, 2, CHUNK_SIZE - 1],
+        [3 * CHUNK_SIZE],  # one piece of whole chunks: the last is held back, then final
+        [2 * CHUNK_SIZE + 5, CHUNK_SIZE - 5, 7],
+        [CHUNK_SIZE, CHUNK_SIZE, 0, CHUNK_SIZE],
+        [5, 0, 0],
+    ],
+    ids=lambda pieces: "+".join(map(str, pieces)),
+)
+async def test_sources_cut_anyhow_are_sealed_in_whole_chunks(
+    store: EncryptionModule, inner: CountingModule, key: str, pieces: list[int]
+) -> None:
+    data = data_of(sum(pieces), seed=17)
+
+    async def source():
+        at = 0
+        for size in pieces:
+            yield bytearray(data[at : at + size])
+            at += size
+
+    await store.put(source(), key="obj")
+    # The reference checks every chunk's size (by the record boundaries) and final flag.
+    assert reference_open(base64.b64decode(key), "obj", inner.raw("obj")) == data
+    assert await read(store, "obj") == data
