@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 BACKENDS := $(wildcard asyncstore_fs asyncstore_s3)
 PACKAGES := asyncstore $(wildcard asyncstore_fs/asyncstore_fs asyncstore_s3/asyncstore_s3)
 
-.PHONY: install demo test lint typecheck pytest clean
+.PHONY: install demo test lint typecheck pytest reliability clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit("Python >= 3.10 is required") if sys.version_info < (3, 10) else None'
@@ -34,5 +34,15 @@ pytest: install
 
 test: lint typecheck pytest
 
+# The reliability harness at full scale; docs/reliability.md is rewritten only if it passes.
+# RELIABILITY_TESTS narrows the run (the parts not run then say so in the report).
+RELIABILITY_TESTS ?= tests/reliability
+reliability: install
+	@figures=$$(mktemp -d) && \
+	ASYNCSTORE_RELIABILITY=full ASYNCSTORE_RELIABILITY_FIGURES="$$figures/figures.json" \
+		$(BIN)/python -m pytest -q $(RELIABILITY_TESTS) -p no:cacheprovider && \
+	$(BIN)/python -m tests.reliability.report "$$figures/figures.json" docs/reliability.md; \
+	status=$$?; rm -rf "$$figures"; exit $$status
+
 clean:
-	rm -rf $(VENV) .demo-store .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .demo-store .mypy_cache .pytest_cache .ruff_cache .hypothesis
