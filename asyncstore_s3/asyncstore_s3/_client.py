@@ -12,6 +12,7 @@ from aiobotocore.session import AioSession
 from botocore.utils import parse_timestamp as default_timestamp_parser
 
 from asyncstore_s3._config import S3Options
+from asyncstore_s3._events import adjust_handlers
 from asyncstore_s3._redact import SECRETS, secrets_of
 
 if TYPE_CHECKING:
@@ -192,4 +193,5 @@ class ClientPool:
         except BaseException:
             await stack.aclose()
             raise
+        adjust_handlers(client.meta.events)
         return ClientLease(client, stack, options)

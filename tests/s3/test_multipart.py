@@ -222,3 +222,23 @@ async def test_readonly_views_are_sent_without_copies_and_exactly(module: S3Modu
     for key, expected in (("small-view", data[10:110]), ("large-view", data[100:])):
         async with await module.get_read_stream(key) as stream:
             assert await stream.read() == expected
+
+
+async def test_only_bodies_above_two_mib_wait_for_100_continue(module: S3Module) -> None:
+    expects: dict[tuple[str, int], str | None] = {}
+
+    def record(request: Any, **kwargs: Any) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        expects[(request.method, length)] = request.headers.get("Expect")
+
+    async with module._pool.client() as client:
+        client.meta.events.register("before-send.s3", record)
+    data = pattern(PART + MiB, seed=14)
+    await module.put(data[: 2 * MiB], key="two-mib")  # one PUT, at the threshold
+    await module.put(data, key="parts")  # a 5 MiB part and a 1 MiB part
+    await module.put(chunks(data[:MiB]), key="streamed")  # one PUT of unknown length at first
+    assert expects[("PUT", 2 * MiB)] is None
+    assert expects[("PUT", PART)] in ("100-continue", b"100-continue")
+    assert expects[("PUT", MiB)] is None
+    async with await module.get_read_stream("parts") as stream:
+        assert await stream.read() == data
