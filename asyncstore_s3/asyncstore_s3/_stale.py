@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from botocore.exceptions import ClientError
+
 from asyncstore_s3._client import S3Client
-from asyncstore_s3._upload import abort_upload
+from asyncstore_s3._errors import error_code
 
 __all__ = ["StaleUpload", "abort_stale_uploads"]
 
@@ -39,7 +41,11 @@ async def abort_stale_uploads(
         dry_run: Only report the stale uploads; abort nothing.
 
     Returns:
-        The stale uploads found (and, unless ``dry_run``, aborted), oldest first.
+        The stale uploads found with ``dry_run``, else those this call aborted (one that
+        completed or was aborted meanwhile is left out), oldest first.
+
+    Raises:
+        ClientError: The first abort that failed, once every other upload was tried.
     """
     cutoff = datetime.now(timezone.utc) - timedelta(seconds=older_than)
     stale: list[StaleUpload] = []
@@ -50,7 +56,21 @@ async def abort_stale_uploads(
             if initiated < cutoff:
                 stale.append(StaleUpload(item["Key"], item["UploadId"], initiated))
     stale.sort(key=lambda upload: upload.initiated)
-    if not dry_run:
-        for upload in stale:
-            await abort_upload(client, bucket, upload.key, upload.upload_id)
-    return stale
+    if dry_run:
+        return stale
+    outcomes = [await _abort(client, bucket, upload) for upload in stale]
+    failures = [outcome for outcome in outcomes if isinstance(outcome, ClientError)]
+    if failures:
+        raise failures[0]  # after trying every other upload
+    return [upload for upload, outcome in zip(stale, outcomes, strict=True) if outcome is True]
+
+
+async def _abort(client: S3Client, bucket: str, upload: StaleUpload) -> bool | ClientError:
+    """Abort one upload: True if aborted, False if already gone, else the error."""
+    try:
+        await client.abort_multipart_upload(
+            Bucket=bucket, Key=upload.key, UploadId=upload.upload_id
+        )
+    except ClientError as exc:
+        return False if error_code(exc)[0] == "NoSuchUpload" else exc
+    return True

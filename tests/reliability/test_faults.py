@@ -711,3 +711,26 @@ async def test_mixed_operations_under_faults(
         assert proxy.injected[kind] >= 1, kind
     assert tally.succeeded >= floor * OPERATIONS
     assert len(uploads) <= unknown_uploads + failed_aborts
+
+
+async def test_cleanup_counts_only_what_it_aborted_and_reports_a_failed_abort(
+    upstream: str, module_options: dict[str, Any], boto3_client: Any, bucket: str
+) -> None:
+    for key in ("a", "b", "c"):
+        boto3_client.create_multipart_upload(Bucket=bucket, Key=f"crashed/{key}")
+
+    def abort_of_b(request: Request) -> bool:
+        return request.method == "DELETE" and "/crashed/b?" in request.target
+
+    async with (
+        FaultProxy(upstream) as proxy,
+        through(proxy, module_options, max_attempts=2) as module,
+    ):
+        proxy.force("error_500", times=2, when=abort_of_b)  # both attempts of one abort
+        with pytest.raises(TransientError):
+            await module.cleanup(older_than=0)
+        # The others were aborted all the same; the failed one is still there.
+        left = boto3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        assert [upload["Key"] for upload in left] == ["crashed/b"]
+        assert await module.cleanup(older_than=0) == {"uploads": 1}
+    assert boto3_client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
