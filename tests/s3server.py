@@ -20,6 +20,7 @@ import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -65,6 +66,38 @@ def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float
     raise RuntimeError(f"the moto server did not answer at {url} within {timeout} s")
 
 
+@contextlib.contextmanager
+def moto_server(log_dir: Path, access_key_id: str, secret_access_key: str) -> Iterator[str]:
+    """Run a moto server process on a free loopback port; yield its URL, stop it at the end.
+
+    Its output goes to ``server.log`` in ``log_dir``; the credentials are the environment's.
+    """
+    port = free_loopback_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": access_key_id,
+        "AWS_SECRET_ACCESS_KEY": secret_access_key,
+    }
+    with open(log_dir / "server.log", "wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        _wait_until_ready(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
     """The S3 endpoint of this run: ASYNCSTORE_TEST_S3_ENDPOINT, else a moto server process."""
@@ -77,27 +110,8 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
             region=os.environ.get("ASYNCSTORE_TEST_S3_REGION", "us-east-1"),
         )
         return
-    port = free_loopback_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("moto") / "server.log"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        _wait_until_ready(url, process)
+    with moto_server(tmp_path_factory.mktemp("moto"), "testing", "testing") as url:
         yield Endpoint(url, "testing", "testing", "us-east-1")
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

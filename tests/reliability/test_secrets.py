@@ -47,7 +47,7 @@ from asyncstore.errors import (
 )
 from asyncstore_s3 import S3Module
 from tests.reliability.harness import Figures
-from tests.s3server import _wait_until_ready, free_loopback_port
+from tests.s3server import moto_server
 
 pytestmark = pytest.mark.anyio
 
@@ -235,19 +235,7 @@ class AuthS3:
 @pytest.fixture(scope="module")
 def auth_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthS3]:
     """A moto server of its own with an IAM user allowed s3:*, then authentication switched on."""
-    port = free_loopback_port()
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp("moto-auth") / "server.log"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "setup", "AWS_SECRET_ACCESS_KEY": "setup"}
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        _wait_until_ready(url, process)
+    with moto_server(tmp_path_factory.mktemp("moto-auth"), "setup", "setup") as url:
         setup = {
             "endpoint_url": url,
             "aws_access_key_id": "setup",
@@ -274,13 +262,6 @@ def auth_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthS3]:
         with urllib.request.urlopen(request, timeout=10):
             pass
         yield AuthS3(url, key["AccessKeyId"], key["SecretAccessKey"], bucket)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def test_the_auth_server_refuses_a_wrong_secret(auth_s3: AuthS3) -> None:
