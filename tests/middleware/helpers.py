@@ -16,12 +16,14 @@ def new_key() -> str:
 
 
 class CountingModule(MemoryModule):
-    """A memory module that counts the bytes read through its streams."""
+    """A memory module that counts the bytes read through its streams and logs each read."""
 
     def __init__(self) -> None:
         super().__init__()
         self.bytes_read = 0
         self.reads = 0
+        self.log: list[tuple[int, int]] = []
+        """Each read's ``(offset, bytes read)``, in order."""
 
     async def get_read_stream(
         self, handle: str, *, start: int = 0, end: int | None = None
@@ -35,12 +37,14 @@ class CountingModule(MemoryModule):
             data = await original(offset, max_bytes)
             counter.bytes_read += len(data)
             counter.reads += 1
+            counter.log.append((offset, len(data)))
             return data
 
         async def readinto_at(offset: int, buffer: memoryview) -> int:
             count = await original_into(offset, buffer)
             counter.bytes_read += count
             counter.reads += 1
+            counter.log.append((offset, count))
             return count
 
         stream._read_at = read_at  # type: ignore[method-assign]

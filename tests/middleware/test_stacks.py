@@ -18,7 +18,7 @@ from asyncstore.module import StorageModule
 from asyncstore.streams import ReadStream
 from asyncstore.testing import StorageModuleTests
 
-from .helpers import new_key
+from .helpers import CountingModule, new_key
 
 RECORD = CHUNK_SIZE + 16
 
@@ -82,34 +82,6 @@ async def test_effective_capabilities_of_a_stack() -> None:
     await stack.aclose()
 
 
-class ReadLog(MemoryModule):
-    """A memory module that records the byte ranges read through its streams."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads: list[tuple[int, int]] = []
-
-    async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
-    ) -> ReadStream:
-        stream = await super().get_read_stream(handle, start=start, end=end)
-        read_at, readinto_at = stream._read_at, stream._readinto_at
-
-        async def logged_read_at(offset: int, max_bytes: int) -> bytes:
-            data = await read_at(offset, max_bytes)
-            self.reads.append((offset, len(data)))
-            return data
-
-        async def logged_readinto_at(offset: int, buffer: memoryview) -> int:
-            count = await readinto_at(offset, buffer)
-            self.reads.append((offset, count))
-            return count
-
-        stream._read_at = logged_read_at  # type: ignore[method-assign]
-        stream._readinto_at = logged_readinto_at  # type: ignore[method-assign]
-        return stream
-
-
 def stored_chunks(start: int, end: int) -> set[int]:
     """The encrypted chunks that stored bytes ``[start, end)`` fall in (none in the header)."""
     start, end = max(start, HEADER_SIZE) - HEADER_SIZE, end - HEADER_SIZE
@@ -130,7 +102,7 @@ async def test_a_small_ranged_read_of_a_stacked_object_touches_at_most_two_chunk
     incompressible) in 64 KiB encrypted chunks, so any read of up to 32 KiB needs frame data
     from at most two encrypted chunks, wherever it starts; besides those it reads only the
     chunks holding the compress trailer and the index entries it needs."""
-    memory = ReadLog()
+    memory = CountingModule()
     stack = CompressionModule(inner=EncryptionModule(inner=memory, key=new_key()))
     text = b"".join(b"%08d GET /items/%d 200\n" % (i, i * 7919 % 10007) for i in range(40_000))
     data = text * 6 if kind == "text" else os.urandom(len(text) * 6)  # about 6 MiB
@@ -148,9 +120,9 @@ async def test_a_small_ranged_read_of_a_stacked_object_touches_at_most_two_chunk
     for start in starts:
         length = 4096 if start % 5 else DEFAULT_CHUNK_SIZE  # some reads of a whole frame's size
         end = min(start + length, len(data))
-        memory.reads.clear()
+        memory.log.clear()
         assert await read(stack, "big", start=start, end=end) == data[start:end]
-        touched = set().union(*(stored_chunks(o, o + n) for o, n in memory.reads))
+        touched = set().union(*(stored_chunks(o, o + n) for o, n in memory.log))
         first, last = start // frame, (end - 1) // frame
         frames = plain_chunks(ends[first], ends[last + 1])
         assert len(frames) <= 2, (start, end, sorted(frames))
