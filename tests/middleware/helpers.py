@@ -11,6 +11,12 @@ from asyncstore.module import StorageModule
 from asyncstore.streams import ByteSource, ReadStream
 
 
+async def read(module: StorageModule, handle: str, **kwargs: int) -> bytes:
+    """The bytes of ``handle`` (in ``[start, end)`` when given) through ``module``."""
+    async with await module.get_read_stream(handle, **kwargs) as stream:
+        return await stream.read()
+
+
 def new_key() -> str:
     return base64.b64encode(os.urandom(32)).decode()
 

@@ -13,9 +13,8 @@ import pytest
 from asyncstore import ConfigError, IntegrityError, open_store
 from asyncstore.memory import MemoryModule
 from asyncstore.middleware.compress import DEFAULT_CHUNK_SIZE, TRAILER_SIZE, CompressionModule
-from asyncstore.module import StorageModule
 
-from .helpers import CountingModule
+from .helpers import CountingModule, read
 
 pytestmark = pytest.mark.anyio
 
@@ -40,11 +39,6 @@ def inner() -> CountingModule:
 async def store(inner: CountingModule):
     async with CompressionModule(inner=inner) as module:
         yield module
-
-
-async def read(module: StorageModule, handle: str, **kwargs: int) -> bytes:
-    async with await module.get_read_stream(handle, **kwargs) as stream:
-        return await stream.read()
 
 
 async def test_text_compresses_well(store: CompressionModule, inner: CountingModule) -> None:

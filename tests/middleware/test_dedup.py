@@ -18,7 +18,7 @@ from asyncstore.middleware.encrypt import EncryptionModule
 from asyncstore.module import StorageModule
 from asyncstore.testing import SourceFailed, StorageModuleTests, failing_source
 
-from .helpers import new_key
+from .helpers import new_key, read
 
 pytestmark = pytest.mark.anyio
 
@@ -37,11 +37,6 @@ def inner() -> MemoryModule:
 async def store(inner: MemoryModule):
     async with DedupModule(inner=inner) as module:
         yield module
-
-
-async def read(module: StorageModule, handle: str, **kwargs: int) -> bytes:
-    async with await module.get_read_stream(handle, **kwargs) as stream:
-        return await stream.read()
 
 
 async def inner_keys(inner: StorageModule, prefix: str) -> list[str]:

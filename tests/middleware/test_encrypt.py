@@ -19,9 +19,8 @@ from asyncstore.middleware.encrypt import (
     key_id,
     plaintext_size,
 )
-from asyncstore.module import StorageModule
 
-from .helpers import CountingModule, new_key
+from .helpers import CountingModule, new_key, read
 
 pytestmark = pytest.mark.anyio
 
@@ -53,11 +52,6 @@ def key() -> str:
 async def store(inner: CountingModule, key: str):
     async with EncryptionModule(inner=inner, key=key) as module:
         yield module
-
-
-async def read(module: StorageModule, handle: str, **kwargs: int) -> bytes:
-    async with await module.get_read_stream(handle, **kwargs) as stream:
-        return await stream.read()
 
 
 @pytest.mark.parametrize(

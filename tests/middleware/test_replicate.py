@@ -10,10 +10,9 @@ import pytest
 from asyncstore import ConfigError, NotFoundError, TransientError, open_store
 from asyncstore.memory import MemoryModule
 from asyncstore.middleware.replicate import ReplicationModule
-from asyncstore.module import StorageModule
 from asyncstore.streams import ReadStream
 
-from .helpers import FailingWrites
+from .helpers import FailingWrites, read
 
 pytestmark = pytest.mark.anyio
 
@@ -21,11 +20,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
-
-
-async def read(module: StorageModule, handle: str) -> bytes:
-    async with await module.get_read_stream(handle) as stream:
-        return await stream.read()
 
 
 class BrokenReads(MemoryModule):

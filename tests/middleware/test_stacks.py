@@ -14,18 +14,12 @@ from asyncstore import open_store
 from asyncstore.memory import MemoryModule
 from asyncstore.middleware.compress import DEFAULT_CHUNK_SIZE, CompressionModule
 from asyncstore.middleware.encrypt import CHUNK_SIZE, HEADER_SIZE, EncryptionModule
-from asyncstore.module import StorageModule
 from asyncstore.streams import ReadStream
 from asyncstore.testing import StorageModuleTests
 
-from .helpers import CountingModule, new_key
+from .helpers import CountingModule, new_key, read
 
 RECORD = CHUNK_SIZE + 16
-
-
-async def read(module: StorageModule, handle: str, **kwargs: int) -> bytes:
-    async with await module.get_read_stream(handle, **kwargs) as stream:
-        return await stream.read()
 
 
 class TestCompressEncryptMemory(StorageModuleTests):
