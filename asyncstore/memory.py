@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import os
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -61,23 +61,40 @@ class MemoryModule(StorageModule):
         validate_key(handle, store=self.name)
         meta = validate_metadata(metadata, store=self.name)
         ctype = validate_content_type(content_type, store=self.name)
-        buffer = bytearray()
-        async for chunk in iter_source(source):
-            buffer += chunk
-            self._check_room(handle, len(buffer))
-        data = bytes(buffer)
-        del buffer
+        data = await self._gather(handle, source)
         # Nothing is awaited from here on: the swap is atomic for every other task.
         self._check_room(handle, len(data))
         info = ObjectInfo(
             handle=handle,
             size=len(data),
             modified=datetime.now(timezone.utc),
-            etag=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            etag=os.urandom(16).hex(),  # new with every write; hashing would cost more than
+            # the copy
             content_type=ctype,
             metadata=meta,
         )
         self._publish(handle, _Entry(data, info))
+
+    async def _gather(self, handle: str, source: ByteSource) -> bytes:
+        """Return the bytes of ``source`` as one immutable object, copying each byte once.
+
+        A `bytes` source is kept as it is, and `bytes` pieces (immutable) are only copied by
+        the final join; pieces of mutable buffers are copied as they come, since their owner
+        may reuse them.
+        """
+        if type(source) is bytes:
+            self._check_room(handle, len(source))
+            return source
+        pieces: list[bytes | memoryview] = []
+        size = 0
+        async for chunk in iter_source(source):
+            view = memoryview(chunk)
+            pieces.append(view if isinstance(view.obj, bytes) else bytes(view))
+            size += view.nbytes
+            self._check_room(handle, size)
+        if len(pieces) == 1 and isinstance(pieces[0], bytes):
+            return pieces[0]
+        return b"".join(pieces)
 
     def _check_room(self, handle: str, size: int) -> None:
         if self._max_bytes is None:

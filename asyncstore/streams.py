@@ -154,6 +154,15 @@ class ReadStream(ByteReceiveStream):
         buffer[: len(data)] = data
         return len(data)
 
+    def _view_at(self, offset: int, count: int) -> memoryview | None:
+        """Lend ``count`` (> 0) bytes at absolute ``offset`` as a read-only view, or None.
+
+        A stream over bytes it holds in memory overrides this to hand them out without a copy
+        (the view stays valid after the stream closes); the default lends nothing. Like
+        `_read_at`, it is never asked past the stream's end.
+        """
+        return None
+
     async def _close(self) -> None:
         """Release what the stream holds; called once by `aclose`."""
 
@@ -197,6 +206,21 @@ class ReadStream(ByteReceiveStream):
         count = await self._readinto_at(self._offset + self._pos, view[:want])
         self._pos += count
         return count
+
+    def _read_view(self, n: int) -> memoryview | None:
+        """Read up to ``n`` bytes as a read-only view of bytes the stream holds, with no copy.
+
+        Returns None, and moves nothing, when the stream cannot lend its bytes (see
+        `_view_at`); the caller then reads with `read` or `readinto`.
+        """
+        self._check_open()
+        want = min(n, self._size - self._pos)
+        if want <= 0:
+            return memoryview(b"")
+        view = self._view_at(self._offset + self._pos, want)
+        if view is not None:
+            self._pos += len(view)
+        return view
 
     async def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         """Move to a new position and return it.
@@ -261,7 +285,7 @@ class BytesReadStream(ReadStream):
         self, data: bytes, info: ObjectInfo, *, start: int = 0, end: int | None = None
     ) -> None:
         super().__init__(info, start=start, end=end)
-        self._data = memoryview(data)
+        self._data = memoryview(data).toreadonly()
 
     async def _read_at(self, offset: int, max_bytes: int) -> bytes:
         return bytes(self._data[offset : offset + max_bytes])
@@ -270,6 +294,9 @@ class BytesReadStream(ReadStream):
         chunk = self._data[offset : offset + len(buffer)]
         buffer[: len(chunk)] = chunk
         return len(chunk)
+
+    def _view_at(self, offset: int, count: int) -> memoryview:
+        return self._data[offset : offset + count]
 
     async def _close(self) -> None:
         self._data = memoryview(b"")

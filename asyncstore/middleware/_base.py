@@ -110,20 +110,22 @@ async def read_exactly(
 
 
 class RangeReader:
-    """Reads byte ranges of an inner stream, into one reused buffer where the stream allows.
+    """Reads byte ranges of an inner stream, with as few copies as the stream allows.
 
-    A stream that implements `ReadStream._readinto_at` (memory, fs) fills the buffer in place,
-    so a large sequential read costs one copy and no allocation per range; any other stream
-    (s3) is read with `read`, whose bytes are used as they come. A returned view is only valid
+    A stream over bytes held in memory (memory's) lends them as views, with no copy at all;
+    one that implements `ReadStream._readinto_at` (fs) fills one reused buffer in place, so a
+    large sequential read costs one copy and no allocation per range; any other stream (s3)
+    is read with `read`, whose bytes are used as they come. A returned view is only valid
     until the next `read`: decode it at once, never hand it to a caller.
     """
 
-    __slots__ = ("_buffer", "_handle", "_into", "_store", "_stream")
+    __slots__ = ("_buffer", "_handle", "_into", "_store", "_stream", "_views")
 
     def __init__(self, stream: ReadStream, *, store: str, handle: str) -> None:
         self._stream = stream
         self._store = store
         self._handle = handle
+        self._views = type(stream)._view_at is not ReadStream._view_at
         self._into = type(stream)._readinto_at is not ReadStream._readinto_at
         self._buffer = bytearray()
 
@@ -134,6 +136,15 @@ class RangeReader:
             IntegrityError: If the stream ends before ``offset + count``.
         """
         stream = self._stream
+        if self._views:
+            if stream.tell() != offset:
+                await stream.seek(offset)
+            lent = stream._read_view(count)
+            if lent is not None:
+                if len(lent) < count:
+                    raise self._short(count - len(lent))
+                return lent
+            self._views = False  # it lends nothing after all: read it as any other
         if not self._into:
             data = await read_exactly(stream, offset, count, store=self._store, handle=self._handle)
             return memoryview(data)
@@ -146,13 +157,14 @@ class RangeReader:
         while filled < count:
             got = await stream.readinto(view[filled:])
             if got <= 0:
-                raise IntegrityError(
-                    f"the stored object ends {count - filled} bytes early",
-                    store=self._store,
-                    handle=self._handle,
-                )
+                raise self._short(count - filled)
             filled += got
         return view
+
+    def _short(self, missing: int) -> IntegrityError:
+        return IntegrityError(
+            f"the stored object ends {missing} bytes early", store=self._store, handle=self._handle
+        )
 
 
 async def chunk_runs(source: ByteSource, size: int) -> AsyncIterator[tuple[memoryview, bool]]:

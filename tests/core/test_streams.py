@@ -10,7 +10,13 @@ import pytest
 
 from asyncstore import ObjectInfo
 from asyncstore.errors import InvalidRangeError
-from asyncstore.streams import BytesReadStream, check_range, iter_source, source_length
+from asyncstore.streams import (
+    BytesReadStream,
+    ReadStream,
+    check_range,
+    iter_source,
+    source_length,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -154,6 +160,33 @@ async def test_read_stream_contract() -> None:
     with pytest.raises(anyio.ClosedResourceError):
         await stream.read()
     assert "closed" in repr(stream)
+
+
+async def test_bytes_read_stream_lends_its_bytes_without_a_copy() -> None:
+    data = b"0123456789"
+    stream = BytesReadStream(data, ObjectInfo("h", 10), start=2, end=8)
+    first = stream._read_view(3)
+    assert first is not None and first.obj is data  # a view of the bytes, not a copy
+    assert (bytes(first), first.readonly, stream.tell()) == (b"234", True, 3)
+    rest = stream._read_view(10)  # clipped to the stream's range
+    assert rest is not None and (bytes(rest), stream.tell()) == (b"567", 6)
+    end = stream._read_view(1)
+    assert end is not None and len(end) == 0
+    await stream.aclose()
+    assert bytes(first) == b"234"  # a lent view outlives the stream
+    with pytest.raises(anyio.ClosedResourceError):
+        stream._read_view(1)
+
+
+async def test_a_stream_that_cannot_lend_its_bytes_moves_nothing() -> None:
+    class Plain(ReadStream):
+        async def _read_at(self, offset: int, max_bytes: int) -> bytes:
+            return b"x" * max_bytes
+
+    stream = Plain(ObjectInfo("h", 10))
+    assert stream._read_view(4) is None
+    assert stream.tell() == 0
+    assert await stream.read(4) == b"xxxx"
 
 
 async def test_seek_refuses_a_non_integer_offset() -> None:

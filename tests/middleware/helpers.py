@@ -38,6 +38,7 @@ class CountingModule(MemoryModule):
         counter = self
         original = stream._read_at
         original_into = stream._readinto_at
+        original_view = stream._view_at
 
         async def read_at(offset: int, max_bytes: int) -> bytes:
             data = await original(offset, max_bytes)
@@ -53,8 +54,17 @@ class CountingModule(MemoryModule):
             counter.log.append((offset, count))
             return count
 
+        def view_at(offset: int, count: int) -> memoryview | None:
+            view = original_view(offset, count)
+            if view is not None:
+                counter.bytes_read += len(view)
+                counter.reads += 1
+                counter.log.append((offset, len(view)))
+            return view
+
         stream._read_at = read_at  # type: ignore[method-assign]
         stream._readinto_at = readinto_at  # type: ignore[method-assign]
+        stream._view_at = view_at  # type: ignore[method-assign]
         return stream
 
     def raw(self, handle: str) -> bytes:

@@ -11,7 +11,9 @@ import pytest
 
 import asyncstore_fs as fs
 from asyncstore import open_store
+from asyncstore.errors import IntegrityError
 from asyncstore.memory import MemoryModule
+from asyncstore.middleware._base import RangeReader
 from asyncstore.middleware.compress import DEFAULT_CHUNK_SIZE, CompressionModule
 from asyncstore.middleware.encrypt import CHUNK_SIZE, HEADER_SIZE, EncryptionModule
 from asyncstore.streams import ReadStream
@@ -178,9 +180,38 @@ class _ReadOnly(ReadStream):
         await self._stream.aclose()
 
 
+class CopyingStreams(MemoryModule):
+    """A memory module whose streams copy into the reader's buffer but lend nothing, as fs's."""
+
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
+        stream = await super().get_read_stream(handle, start=start, end=end)
+        return _Copying(stream)
+
+
+class _Copying(_ReadOnly):
+    async def _readinto_at(self, offset: int, buffer: memoryview) -> int:
+        return await self._stream._readinto_at(offset, buffer[:1500])  # short reads, too
+
+
 @pytest.mark.anyio
-async def test_layers_over_streams_without_readinto() -> None:
-    inner = ReadOnlyStreams()
+async def test_range_reader_borrows_memory_bytes_without_a_copy() -> None:
+    memory = MemoryModule()
+    data = os.urandom(10_000)
+    await memory.put(data, key="obj")
+    async with await memory.get_read_stream("obj") as stream:
+        reader = RangeReader(stream, store="test", handle="obj")
+        view = await reader.read(1000, 4000)
+        assert view.obj is data and bytes(view) == data[1000:5000]
+        with pytest.raises(IntegrityError, match="ends 10 bytes early"):
+            await reader.read(6000, 4010)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("inner_class", [ReadOnlyStreams, CopyingStreams])
+async def test_layers_over_streams_that_lend_nothing(inner_class: type[MemoryModule]) -> None:
+    inner = inner_class()
     stack = CompressionModule(inner=EncryptionModule(inner=inner, key=new_key()))
     data = os.urandom(100_000) + b"log line\n" * 50_000
     await stack.put(data, key="obj")
