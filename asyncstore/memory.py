@@ -22,9 +22,14 @@ from asyncstore.streams import ByteSource, BytesReadStream, ReadStream, check_ra
 __all__ = ["MemoryModule"]
 
 
+_COPY_BELOW = 1 << 20
+"""Objects up to this size are stored as exact-size `bytes`; larger ones keep the buffer they
+were gathered in (up to an eighth larger than needed) rather than pay a second copy."""
+
+
 @dataclass(frozen=True)
 class _Entry:
-    data: bytes
+    data: bytes | bytearray  # never changed once stored
     info: ObjectInfo
 
 
@@ -75,26 +80,20 @@ class MemoryModule(StorageModule):
         )
         self._publish(handle, _Entry(data, info))
 
-    async def _gather(self, handle: str, source: ByteSource) -> bytes:
-        """Return the bytes of ``source`` as one immutable object, copying each byte once.
+    async def _gather(self, handle: str, source: ByteSource) -> bytes | bytearray:
+        """Return the bytes of ``source`` as one object that nothing else can change.
 
-        A `bytes` source is kept as it is, and `bytes` pieces (immutable) are only copied by
-        the final join; pieces of mutable buffers are copied as they come, since their owner
-        may reuse them.
+        A `bytes` source is kept as it is; any other is copied once, into a buffer that grows
+        in place (a large one is kept as that buffer, never copied again or changed).
         """
         if type(source) is bytes:
             self._check_room(handle, len(source))
             return source
-        pieces: list[bytes | memoryview] = []
-        size = 0
+        buffer = bytearray()
         async for chunk in iter_source(source):
-            view = memoryview(chunk)
-            pieces.append(view if isinstance(view.obj, bytes) else bytes(view))
-            size += view.nbytes
-            self._check_room(handle, size)
-        if len(pieces) == 1 and isinstance(pieces[0], bytes):
-            return pieces[0]
-        return b"".join(pieces)
+            buffer += chunk
+            self._check_room(handle, len(buffer))
+        return bytes(buffer) if len(buffer) <= _COPY_BELOW else buffer
 
     def _check_room(self, handle: str, size: int) -> None:
         if self._max_bytes is None:

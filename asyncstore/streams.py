@@ -279,10 +279,13 @@ class ReadStream(ByteReceiveStream):
 
 
 class BytesReadStream(ReadStream):
-    """A `ReadStream` over bytes held in memory."""
+    """A `ReadStream` over bytes held in memory.
+
+    The bytes must not change while the stream is open: it lends views of them (`_view_at`).
+    """
 
     def __init__(
-        self, data: bytes, info: ObjectInfo, *, start: int = 0, end: int | None = None
+        self, data: bytes | bytearray, info: ObjectInfo, *, start: int = 0, end: int | None = None
     ) -> None:
         super().__init__(info, start=start, end=end)
         self._data = memoryview(data).toreadonly()
