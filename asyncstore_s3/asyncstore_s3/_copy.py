@@ -57,12 +57,14 @@ async def copy_object(
     if source.content_type is not None:
         create["ContentType"] = source.content_type
     create["Metadata"] = dict(source.metadata)
+    if options.checksum == "crc32":
+        create.update(ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")  # as for a put
     upload_id = await create_upload(target, create)
     part_size = part_size_for(options.part_size, source.size, 1)
     ranges = [
         (start, min(start + part_size, source.size)) for start in range(0, source.size, part_size)
     ]
-    parts: dict[int, str] = {}
+    parts: dict[int, dict[str, Any]] = {}
     failures: list[Exception] = []
     limiter = anyio.Semaphore(options.upload_concurrency)
     # The source must not change between parts.
@@ -88,7 +90,10 @@ async def copy_object(
                 failures.append(exc)
                 group.cancel_scope.cancel()
                 return
-            parts[number] = result["CopyPartResult"]["ETag"]
+            copied = result["CopyPartResult"]
+            parts[number] = {"PartNumber": number, "ETag": copied["ETag"]}
+            if "ChecksumCRC32" in copied:
+                parts[number]["ChecksumCRC32"] = copied["ChecksumCRC32"]
 
     try:
         async with anyio.create_task_group() as group:
@@ -101,7 +106,7 @@ async def copy_object(
                 Bucket=options.bucket,
                 Key=target.key,
                 UploadId=upload_id,
-                **completed_params([{"PartNumber": n, "ETag": parts[n]} for n in sorted(parts)]),
+                **completed_params([parts[n] for n in sorted(parts)]),
                 **options.sse_customer_params(),
             )
     except BaseException:

@@ -58,10 +58,13 @@ class Target:
 
 
 def checksum_params(data: bytes | memoryview, algorithm: str) -> dict[str, str]:
-    """Return the integrity parameter of a PutObject/UploadPart carrying ``data``."""
+    """Return the integrity parameters of a PutObject/UploadPart carrying ``data``."""
     if algorithm == "crc32":
         value = zlib.crc32(data).to_bytes(4, "big")
-        return {"ChecksumCRC32": base64.b64encode(value).decode()}
+        # Naming the algorithm too, as AWS's SDKs do, makes every server keep the checksum
+        # for reads to verify (moto's, for one, keeps it only then); botocore computes none
+        # of its own when the value is given.
+        return {"ChecksumAlgorithm": "CRC32", "ChecksumCRC32": base64.b64encode(value).decode()}
     if algorithm == "md5":
         digest = hashlib.md5(data, usedforsecurity=False).digest()
         return {"ContentMD5": base64.b64encode(digest).decode()}
@@ -257,7 +260,10 @@ async def _multipart(
         **options.write_params(),
     }
     if options.checksum == "crc32":
+        # A CRC32 of the whole object (S3 combines the parts' CRCs), which whole reads verify:
+        # S3's default for parts, a checksum of the parts' checksums, no reader can check.
         create["ChecksumAlgorithm"] = "CRC32"
+        create["ChecksumType"] = "FULL_OBJECT"
     upload = _Upload(await create_upload(target, create))
     try:
         await _send_parts(target, upload, reader, first, length)

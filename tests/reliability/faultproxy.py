@@ -20,6 +20,9 @@ requests meets a fault instead:
     An S3 ``SlowDown`` (HTTP 503) answers; the server never sees the request.
 ``delay``
     The server handles the request and its response is held back for a while.
+``corrupt``
+    The response arrives whole but with one byte of its body flipped (only by `force`: no
+    retry can recover from it, so it is not in the random deck).
 
 Kinds are drawn from a shuffled deck holding each kind as many times as its weight, so every
 kind of positive weight is injected once in each round of the deck. Decisions come from
@@ -42,10 +45,12 @@ from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit
 
-__all__ = ["FAULTS", "FaultProxy", "Request"]
+__all__ = ["FAULTS", "FORCED_ONLY", "FaultProxy", "Request"]
 
 FAULTS = ("reset", "lost_response", "truncate", "error_500", "slowdown_503", "delay")
-"""Every kind of fault the proxy injects."""
+"""Every kind of fault the proxy injects at random."""
+FORCED_ONLY = ("corrupt",)
+"""Kinds of fault only injected by `FaultProxy.force`."""
 
 _HEAD_LIMIT = 1 << 20
 _NO_BODY_STATUSES = {204, 304}
@@ -178,9 +183,10 @@ class FaultProxy:
         """Inject ``kind`` into the next ``times`` requests that ``when`` accepts (all if None).
 
         Forced faults come before the random ones and ignore the rate. A truncation keeps
-        ``keep`` bytes of the body (fewer if the body is shorter; None: a random number).
+        ``keep`` bytes of the body (fewer if the body is shorter; None: a random number), a
+        corruption flips the byte at ``keep`` (None: a random one).
         """
-        if kind not in FAULTS:
+        if kind not in FAULTS + FORCED_ONLY:
             raise ValueError(f"unknown fault kind {kind!r}")
         self._forced.append(_Forced(kind, times, when, keep))
 
@@ -295,6 +301,12 @@ class FaultProxy:
                 writer.close()
                 await writer.wait_closed()
                 return
+            if kind == "corrupt" and response.body:
+                self._record(kind, request)
+                at = self._shape.randrange(len(response.body)) if keep is None else keep
+                body = bytearray(response.body)
+                body[min(at, len(body) - 1)] ^= 0xFF
+                response.body = bytes(body)
             if kind in ("lost_response", "truncate"):
                 self._record("lost_response", request)
                 _reset(writer)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import anyio
 import pytest
 
-from asyncstore.errors import NotFoundError, StorageError, TransientError
+from asyncstore.errors import IntegrityError, NotFoundError, StorageError, TransientError
 from asyncstore_s3 import S3Module, S3ReadStream
 from tests.reliability.faultproxy import FAULTS, FaultProxy, Request
 from tests.reliability.harness import Figures, scaled
@@ -219,6 +219,25 @@ async def test_a_copy_of_an_object_uploaded_in_parts_reads_back_verified(
         await module.copy("parts", key="copy")
         async with await module.get_read_stream("copy") as stream:
             assert await stream.read() == data
+
+
+@pytest.mark.parametrize("size", [300 * KiB, 2 * PART_SIZE + 5], ids=["one PUT", "in parts"])
+async def test_a_corrupted_whole_read_raises_integrity_error(
+    proxy: FaultProxy, module_options: dict[str, Any], bucket: str, size: int
+) -> None:
+    # A body damaged on the way is caught by the object's CRC32, for an object uploaded in
+    # parts too (it gets a CRC32 of the whole object); only the end of the read can tell.
+    data = payload(size, seed=9)
+    async with through(proxy, module_options) as module:
+        await module.put(data, key="obj")
+        for how in ("read", "chunks", "readinto"):
+            proxy.force("corrupt", when=object_request(bucket, "obj"), keep=size // 2)
+            async with await open_stream(module, "obj") as stream:
+                with pytest.raises(IntegrityError, match="checksum"):
+                    await read_all(stream, how)
+        async with await open_stream(module, "obj") as stream:
+            assert await stream.read() == data  # the stored object is intact
+    assert proxy.injected["corrupt"] == 3
 
 
 # ---- a dead network, throttling, timeouts --------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import urllib.request
+import zlib
 from typing import Any
 
 import anyio
@@ -122,7 +124,9 @@ async def test_copy_onto_itself_keeps_the_object(s3_module: S3Module) -> None:
     assert (info.size, info.content_type, dict(info.metadata)) == (4, "text/csv", {"m": "1"})
 
 
-async def test_multipart_server_side_copy(module_options: dict[str, Any]) -> None:
+async def test_multipart_server_side_copy(
+    module_options: dict[str, Any], boto3_client: Any, bucket: str
+) -> None:
     data = pattern(11 * MiB + 3, seed=32)
     async with S3Module(part_size=5 * MiB, **module_options) as store:
         await store.put(data, key="big", metadata={"m": "2"}, content_type="video/mp4")
@@ -139,6 +143,10 @@ async def test_multipart_server_side_copy(module_options: dict[str, Any]) -> Non
         )
         async with await store.get_read_stream(target) as stream:
             assert await stream.read() == data
+    # The copy has a CRC32 of the whole, as a put in parts has, for whole reads to verify.
+    head = boto3_client.head_object(Bucket=bucket, Key=target, ChecksumMode="ENABLED")
+    assert head["ChecksumType"] == "FULL_OBJECT"
+    assert head["ChecksumCRC32"] == base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 async def test_reconfigure_swaps_credentials_without_dropping_streams(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -50,6 +52,19 @@ async def test_unknown_length_source_uses_multipart(
     async with await module.get_read_stream("big") as stream:
         assert await stream.read() == data
     assert uploads_in_progress(boto3_client, bucket) == []
+
+
+async def test_an_object_sent_in_parts_gets_a_crc32_of_the_whole(
+    module: S3Module, boto3_client: Any, bucket: str
+) -> None:
+    # Not S3's default for parts, a checksum of the parts' checksums, which no reader checks:
+    # boto3 and botocore check this one on every whole read, and so do we.
+    data = pattern(2 * PART + 7, seed=11)
+    await module.put(chunks(data), key="obj")
+    head = boto3_client.head_object(Bucket=bucket, Key="obj", ChecksumMode="ENABLED")
+    assert head["ETag"].endswith('-3"')
+    assert head["ChecksumType"] == "FULL_OBJECT"
+    assert head["ChecksumCRC32"] == base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 async def test_known_length_source_uses_multipart(module: S3Module) -> None:
