@@ -156,8 +156,11 @@ class RawClient(Client):
         if len(data) <= 8 * MiB:
             await self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
             return
-        # What a user writes by hand for a large object: sequential multipart, 8 MiB parts.
-        upload = await self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        # What a user writes by hand for a large object: sequential multipart, 8 MiB parts,
+        # with the whole-object CRC32 asyncstore-s3 asks for (so both verify whole reads).
+        upload = await self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT"
+        )
         parts = []
         view = memoryview(data)
         for number, start in enumerate(range(0, len(data), 8 * MiB), 1):
@@ -168,7 +171,10 @@ class RawClient(Client):
                 PartNumber=number,
                 Body=bytes(view[start : start + 8 * MiB]),
             )
-            parts.append({"PartNumber": number, "ETag": response["ETag"]})
+            part = {"PartNumber": number, "ETag": response["ETag"]}
+            if "ChecksumCRC32" in response:  # botocore computed it (its default)
+                part["ChecksumCRC32"] = response["ChecksumCRC32"]
+            parts.append(part)
         await self.client.complete_multipart_upload(
             Bucket=self.bucket,
             Key=key,
