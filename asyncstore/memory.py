@@ -73,8 +73,8 @@ class MemoryModule(StorageModule):
             handle=handle,
             size=len(data),
             modified=datetime.now(timezone.utc),
-            etag=os.urandom(16).hex(),  # new with every write; hashing would cost more than
-            # the copy
+            # A new tag for every write: hashing the bytes would cost several times the copy.
+            etag=os.urandom(16).hex(),
             content_type=ctype,
             metadata=meta,
         )
