@@ -153,8 +153,10 @@ class S3Options:
                 "addressing_style": self.addressing_style,
                 "payload_signing_enabled": self.signs_payload(),
             },
-            # We compute each upload checksum once while streaming and pass it ourselves.
+            # We compute each upload checksum once while streaming and pass it ourselves, and
+            # check whole reads ourselves (see _events.ask_for_the_checksum).
             request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
             # A fixed user agent skips botocore's per-request rebuild of it, and our callers'
             # parameters are checked before any I/O, so botocore's second check is dropped.
             user_agent=_USER_AGENT,

@@ -14,10 +14,12 @@ import aiohttp
 import anyio
 from botocore.exceptions import (
     ClientError,
+    FlexibleChecksumError,
     IncompleteReadError,
     ReadTimeoutError,
     ResponseStreamingError,
 )
+from botocore.httpchecksum import Crc32Checksum, Sha1Checksum, Sha256Checksum
 
 from asyncstore.errors import StorageError, TransientError
 from asyncstore.info import ObjectInfo
@@ -25,7 +27,13 @@ from asyncstore.streams import ReadStream
 from asyncstore_s3._client import ClientLease, S3Client
 from asyncstore_s3._errors import error_code
 
-__all__ = ["ObjectRequests", "S3ReadStream", "info_from_response", "range_header"]
+__all__ = [
+    "ObjectRequests",
+    "S3ReadStream",
+    "info_from_response",
+    "range_header",
+    "whole_object_check",
+]
 
 _SKIP = 256 << 10
 """A forward seek of at most this many bytes reads through instead of issuing a new GET."""
@@ -52,6 +60,30 @@ _BROKEN_BODY = (
 _UNRETRIED = (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError)
 _BROKEN = object()
 """What `ObjectRequests._get_once` returns for such a break."""
+
+
+_CHECKSUMS: dict[str, Callable[[], Any]] = {
+    "ChecksumCRC32": Crc32Checksum,
+    "ChecksumSHA1": Sha1Checksum,
+    "ChecksumSHA256": Sha256Checksum,
+}
+"""The object checksums whole reads are checked against, by response field (CRC32C and
+CRC64NVME would need awscrt, as for botocore's own check)."""
+
+
+def whole_object_check(response: dict[str, Any]) -> tuple[Any, str] | None:
+    """Return a fresh checksum and the value the object's bytes must give it, or None.
+
+    None when the GET response carries no checksum of the whole object: none at all, or
+    only a checksum of its parts' checksums (``value-N``), which no reader can recompute.
+    """
+    if response.get("ChecksumType") == "COMPOSITE":
+        return None
+    for field, checksum in _CHECKSUMS.items():
+        value = response.get(field)
+        if isinstance(value, str) and value and "-" not in value:
+            return checksum(), value
+    return None
 
 
 def range_header(start: int, end: int | None) -> str:
@@ -93,6 +125,11 @@ class S3ReadStream(ReadStream):
     read timeout, a body cut short of its Content-Length) is resumed the same way from the
     first missing byte, up to the store's ``max_attempts`` times in a row without progress,
     then `TransientError` is raised: a stream never ends before its last byte.
+
+    A stream of the whole object read in order (resumed or not) is checked against the
+    object's checksum (``check``, from the first response) as its last byte arrives; a
+    mismatch raises `IntegrityError` instead of returning that byte. Once it seeks, it cannot
+    be: S3 keeps no checksum of a range.
     """
 
     def __init__(
@@ -105,6 +142,7 @@ class S3ReadStream(ReadStream):
         opener: Callable[..., Any],
         body: Any = None,
         errors: Callable[[], AbstractContextManager[None]],
+        check: tuple[Any, str] | None = None,
     ) -> None:
         super().__init__(info, start=start, end=end)
         self._lease: ClientLease | None = lease
@@ -116,6 +154,12 @@ class S3ReadStream(ReadStream):
         self._attempts = lease.options.max_attempts
         self._broken = False
         self._resumes = 0
+        whole = self._offset == 0 and self._size == info.size
+        self._check: Any = None
+        self._expected = ""
+        if check is not None and whole:
+            self._check, self._expected = check
+        self._checked = 0  # the bytes fed to the check so far, from the object's first
 
     @property
     def resumes(self) -> int:
@@ -128,6 +172,7 @@ class S3ReadStream(ReadStream):
         if not self._closed and remaining > 0 and (n is None or n < 0 or n >= remaining):
             data = await self._read_rest(remaining)
             if data is not None:
+                self._verify(self._offset + self._pos, data)
                 self._pos += remaining
                 self._body_pos += remaining
                 return data
@@ -139,8 +184,7 @@ class S3ReadStream(ReadStream):
         with self._errors():
             body = await self._body_at(self._offset + self._pos)
             try:
-                # The body's bytes as they are, with no copy into a buffer of our own
-                # (botocore checks the object's checksum as it finishes).
+                # The body's bytes as they are, with no copy into a buffer of our own.
                 data: bytes = await body.read()
                 if len(data) != remaining:
                     raise _EarlyEnd
@@ -170,7 +214,26 @@ class S3ReadStream(ReadStream):
                 self._body_pos += len(data)
                 if self._body_pos >= self._stop:
                     await self._finish_body()
+            self._verify(offset, data)
             return data
+
+    def _verify(self, offset: int, data: bytes) -> None:
+        """Feed bytes read in order to the object's checksum; check it at the last byte."""
+        check = self._check
+        if check is None:
+            return
+        if offset != self._checked:  # a seek: the bytes are no longer read in order
+            self._check = None
+            return
+        check.update(data)
+        self._checked += len(data)
+        if self._checked >= self.info.size:
+            self._check = None
+            if check.b64digest() != self._expected:
+                with self._errors():
+                    raise FlexibleChecksumError(
+                        error_msg="the downloaded bytes do not match the object's checksum"
+                    )
 
     def _break_body(self) -> None:
         body, self._body = self._body, None
@@ -205,8 +268,8 @@ class S3ReadStream(ReadStream):
         return body
 
     async def _finish_body(self) -> None:
-        # One more read at the end lets botocore check the object's checksum (it raises if it
-        # does not match) and hands the connection back to the pool.
+        # One more read at the end sees the body's end, which hands the connection back to
+        # the pool.
         body, self._body = self._body, None
         if body is not None:
             await body.read(1)
@@ -313,6 +376,7 @@ class ObjectRequests:
         else:
             info = info_from_response(self._handle, response)
             body = response["Body"]
+        whole = start == 0 and (end is None or end >= info.size)
         return S3ReadStream(
             info,
             start=start,
@@ -321,6 +385,7 @@ class ObjectRequests:
             opener=partial(self._reopen, etag=info.etag),
             body=body,
             errors=self._errors,
+            check=whole_object_check(response) if whole and response is not None else None,
         )
 
     async def _reopen(self, lease: ClientLease, offset: int, stop: int, *, etag: str | None) -> Any:

@@ -240,6 +240,61 @@ async def test_a_corrupted_whole_read_raises_integrity_error(
     assert proxy.injected["corrupt"] == 3
 
 
+@pytest.mark.parametrize("how", ["read", "chunks", "readinto"])
+async def test_a_resumed_whole_read_is_still_checked(
+    proxy: FaultProxy, module_options: dict[str, Any], bucket: str, how: str
+) -> None:
+    # The body breaks off, the ranged GET that resumes it brings a damaged byte: the check
+    # runs over both responses' bytes, so the read fails at its end.
+    data = payload(3 * 64 * KiB, seed=10)
+    async with through(proxy, module_options) as module:
+        await module.put(data, key="obj")
+        gets = object_request(bucket, "obj")
+        proxy.force("truncate", when=gets, keep=70 * KiB)
+        proxy.force("corrupt", when=gets, keep=10)
+        async with await open_stream(module, "obj") as stream:
+            with pytest.raises(IntegrityError, match="checksum"):
+                await read_all(stream, how)
+            assert stream.resumes == 1
+        async with await open_stream(module, "obj") as stream:
+            assert await read_all(stream, how) == data
+    first, resumed = [request for request in proxy.seen if gets(request)][:2]
+    # Only a GET of the whole object asks for its checksum (S3 keeps none of a range).
+    assert first.header("x-amz-checksum-mode") == "ENABLED" and first.header("range") is None
+    assert resumed.header("x-amz-checksum-mode") is None and resumed.header("range")
+    assert proxy.injected == Counter(truncate=1, corrupt=1)
+
+
+async def test_a_whole_read_checks_a_sha256_another_client_stored(
+    proxy: FaultProxy, module_options: dict[str, Any], boto3_client: Any, bucket: str
+) -> None:
+    data = payload(100 * KiB, seed=12)
+    boto3_client.put_object(Bucket=bucket, Key="obj", Body=data, ChecksumAlgorithm="SHA256")
+    async with through(proxy, module_options) as module:
+        proxy.force("corrupt", when=object_request(bucket, "obj"))
+        async with await open_stream(module, "obj") as stream:
+            with pytest.raises(IntegrityError, match="checksum"):
+                await stream.read()
+        async with await open_stream(module, "obj") as stream:
+            assert await stream.read() == data
+
+
+async def test_a_read_that_seeks_is_not_checked_against_the_whole(
+    proxy: FaultProxy, module_options: dict[str, Any], bucket: str
+) -> None:
+    # Bytes read out of order cannot be checked against the whole object's checksum: the
+    # stream stops checking rather than fail a good read.
+    data = payload(300 * KiB, seed=13)
+    async with through(proxy, module_options) as module:
+        await module.put(data, key="obj")
+        async with await open_stream(module, "obj") as stream:
+            assert await stream.read(1000) == data[:1000]
+            await stream.seek(200 * KiB)
+            assert await stream.read() == data[200 * KiB :]
+            await stream.seek(0)
+            assert await stream.read() == data
+
+
 # ---- a dead network, throttling, timeouts --------------------------------------------------
 
 

@@ -53,6 +53,7 @@ def test_client_kwargs() -> None:
     assert config.retries == {"mode": "standard", "total_max_attempts": 2}
     assert config.user_agent.startswith("asyncstore-s3/")
     assert config.request_checksum_calculation == "when_required"
+    assert config.response_checksum_validation == "when_required"  # the store checks reads
     bundle = S3Options(bucket="b", ca_bundle="/etc/ca.pem").client_kwargs()
     assert bundle["verify"] == "/etc/ca.pem"
     assert "verify" not in S3Options(bucket="b").client_kwargs()
