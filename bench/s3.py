@@ -12,7 +12,10 @@ every wall figure, so the client process's CPU time is the fair comparison) and 
     MiB/s and client CPU seconds per GiB;
   * big: one --big-mib object put and get (multipart), same units;
   * with --rss-gib N instead: the peak RSS growth of a process streaming N GiB through
-    asyncstore-s3's put (unknown length: multipart) and get.
+    asyncstore-s3's put (unknown length: multipart) and get;
+  * with --pairs N instead: small-op client CPU of asyncstore-s3 against raw aiobotocore in N
+    back-to-back pairs of short windows, as the median ratio and its quartiles (the steadiest
+    figure on a shared machine).
 Server CPU (from /proc) is reported next to the client's. Every figure is the median of
 --runs runs; bytes are checked after each timed get. Peers that are not installed are skipped.
 """
@@ -32,6 +35,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -504,6 +508,55 @@ async def rss_child(url: str, size: int) -> None:
     )
 
 
+SMALL_OPS = ("put", "get", "stat", "delete")
+
+
+async def small_window(client: Client, pid: int, count: int, concurrency: int) -> list[float]:
+    """Put, get, stat and delete ``count`` 4 KiB objects; return the client CPU of each op."""
+    small = os.urandom(4 * KiB)
+
+    async def get(index: int) -> None:
+        assert await client.get(f"pair/{index}") == small
+
+    async def stat(index: int) -> None:
+        assert await client.stat(f"pair/{index}") == len(small)
+
+    works: list[Callable[[int], Awaitable[Any]]] = [
+        lambda index: client.put(f"pair/{index}", small),
+        get,
+        stat,
+        lambda index: client.delete(f"pair/{index}"),
+    ]
+    return [(await timed(pid, partial(gather, count, concurrency, work)))[1] for work in works]
+
+
+async def pairs(args: argparse.Namespace) -> None:
+    """Client CPU of asyncstore-s3 against raw aiobotocore on small ops, in back-to-back pairs
+    of short windows (their order alternating), so that drift of the server and of the
+    machine's load hits both alike; prints the median ratio and its quartiles per op."""
+    with moto_server(args.tls) as (url, pid):
+        ours, raw = await open_client(AsyncstoreClient, url), await open_client(RawClient, url)
+        ratios: list[list[float]] = [[] for _ in SMALL_OPS]
+        for number in range(args.pairs):
+            first, second = (ours, raw) if number % 2 == 0 else (raw, ours)
+            cpu = {}
+            for client in (first, second):
+                cpu[client.name] = await small_window(
+                    client, pid, args.pair_ops, args.small_concurrency
+                )
+            for at in range(len(SMALL_OPS)):
+                ratios[at].append(cpu[ours.name][at] / cpu[raw.name][at])
+        await ours.close()
+        await raw.close()
+    print(
+        f"asyncstore-s3 : aiobotocore (raw) client CPU, 4 KiB objects, {args.pairs} pairs of "
+        f"{args.pair_ops} ops at concurrency {args.small_concurrency}"
+    )
+    for op, values in zip(SMALL_OPS, ratios, strict=True):
+        low, median, high = statistics.quantiles(values, n=4)
+        print(f"  {op:<7} median {median:.2f}x   quartiles {low:.2f}x - {high:.2f}x")
+
+
 def rss(args: argparse.Namespace) -> None:
     with moto_server(args.tls) as (url, _):
         subprocess.run(
@@ -525,12 +578,21 @@ def main() -> None:
     parser.add_argument(
         "--rss-gib", type=float, default=0, help="only measure peak RSS streaming this many GiB"
     )
+    parser.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="only compare small-op CPU with raw aiobotocore in this many back-to-back pairs",
+    )
+    parser.add_argument("--pair-ops", type=int, default=300, help="operations per window")
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
         asyncio.run(rss_child(args.rss_child[0], int(args.rss_child[1])))
     elif args.rss_gib:
         rss(args)
+    elif args.pairs:
+        asyncio.run(pairs(args))
     else:
         asyncio.run(main_async(args))
 
