@@ -4,14 +4,18 @@ At DEBUG level botocore logs every request it signs and sends, headers included.
 token (``X-Amz-Security-Token``) and an SSE-C key travel in headers, so they would be logged
 as they are. Each client the backend creates registers the secrets of its options here until
 it is closed, and a filter on botocore's and aiobotocore's loggers replaces them with ``***``
-in the formatted message. Logger filters run only for records a logger emits, so this costs
-nothing unless DEBUG logging is on. Credentials botocore finds itself (environment, profile,
-instance role) are not known to the backend and are not masked.
+in the formatted message. The session token of credentials botocore finds itself
+(environment, profile, instance role), which the backend never sees and which changes as
+botocore refreshes it, is masked by where it appears: after ``X-Amz-Security-Token``, in
+every spelling botocore logs. (A secret access key is only ever used to sign, never logged.)
+Logger filters run only for records a logger emits, so this costs nothing unless DEBUG
+logging is on.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterable
@@ -24,6 +28,9 @@ _LIBRARIES = ("botocore", "aiobotocore")
 # The loggers that show request headers and parameters, filtered even before they exist.
 _REQUEST_LOGGERS = ("botocore.endpoint", "botocore.auth", "aiobotocore.endpoint")
 _MASK = "***"
+# The token's header in a headers dict (``'X-Amz-Security-Token': b'…'``), in a canonical
+# request (``x-amz-security-token:…``) and in a query string (``X-Amz-Security-Token=…``).
+_TOKEN = re.compile(r"""(?i)(x-amz-security-token(?:['"]?:\s*b?['"]|[:=]))[^'"\s&]+""")
 
 
 def secrets_of(options: S3Options) -> list[str]:
@@ -69,16 +76,13 @@ class SecretFilter(logging.Filter):
             self._secrets = tuple(self._counts)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Replace registered secrets in the record's message; never drop a record."""
-        secrets = self._secrets
-        if not secrets:
-            return True
+        """Mask registered secrets and session tokens in the record's message; keep it."""
         try:
             message = record.getMessage()
         except Exception:  # a malformed record: the handler reports it, we must not raise
             return True
-        masked = message
-        for secret in secrets:
+        masked = _TOKEN.sub(rf"\g<1>{_MASK}", message)
+        for secret in self._secrets:
             masked = masked.replace(secret, _MASK)
         if masked != message:
             record.msg, record.args = masked, None

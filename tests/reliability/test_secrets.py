@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -47,7 +48,7 @@ from asyncstore.errors import (
 )
 from asyncstore_s3 import S3Module
 from tests.reliability.harness import Figures
-from tests.s3server import moto_server
+from tests.s3server import Endpoint, moto_server
 
 pytestmark = pytest.mark.anyio
 
@@ -495,6 +496,47 @@ async def test_s3_credentials_stay_secret(
         lambda: open_store(url + "&session=" + setup.env["T_TOKEN"]),
     )
     audit.records("S3", debug_logs.take())
+    audit.assert_clean()
+
+
+async def test_credentials_botocore_finds_itself_stay_secret(
+    tmp_path: Path,
+    s3_endpoint: Endpoint,
+    bucket: str,
+    audits: dict[str, Audit],
+    debug_logs: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # From the environment and from a shared credentials file: the backend never sees these
+    # (and botocore refreshes a role's token), so the token is masked wherever botocore logs it.
+    if urlsplit(s3_endpoint.url).hostname != "127.0.0.1":
+        pytest.skip("made-up credentials only pass the loopback server, which checks none")
+    audit = new_audit(audits, "S3 credentials from botocore's chain")
+    env_secret = audit.secret("environment secret key", secrets.token_urlsafe(30))
+    env_token = audit.secret("environment session token", secrets.token_urlsafe(120))
+    file_secret = audit.secret("profile secret key", secrets.token_urlsafe(30))
+    file_token = audit.secret("profile session token", secrets.token_urlsafe(120))
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[app]\naws_access_key_id = {s3_endpoint.access_key_id}\n"
+        f"aws_secret_access_key = {file_secret}\naws_session_token = {file_token}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_endpoint.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", env_secret)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", env_token)
+    options = {"bucket": bucket, "endpoint_url": s3_endpoint.url, "region": s3_endpoint.region}
+    async with S3Module(**options) as module:
+        await exercise(audit, module, "environment")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name)
+    async with S3Module(**options, profile="app") as module:
+        await exercise(audit, module, "profile")
+    records = debug_logs.take()
+    # The tokens were sent (and logged, masked) with every request.
+    assert sum("X-Amz-Security-Token': b'***'" in record.message for record in records) >= 16
+    audit.records("S3 chain", records)
     audit.assert_clean()
 
 
