@@ -41,7 +41,8 @@ class MemoryModule(StorageModule):
 
     Args:
         max_bytes: The capacity in bytes; a write that would exceed it raises
-            `StorageFullError`. None means unlimited.
+            `StorageFullError`. None means unlimited. It counts the objects' bytes; a large
+            object streamed in may take up to an eighth more (the buffer it grew in).
     """
 
     name = "memory"
@@ -89,6 +90,10 @@ class MemoryModule(StorageModule):
         if type(source) is bytes:
             self._check_room(handle, len(source))
             return source
+        if isinstance(source, (bytearray, memoryview)) and memoryview(source).c_contiguous:
+            view = memoryview(source).cast("B")  # a known length: one exact copy
+            self._check_room(handle, view.nbytes)
+            return bytes(view) if view.nbytes <= _COPY_BELOW else bytearray(view)
         buffer = bytearray()
         async for chunk in iter_source(source):
             buffer += chunk

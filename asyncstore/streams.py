@@ -155,11 +155,11 @@ class ReadStream(ByteReceiveStream):
         return len(data)
 
     def _view_at(self, offset: int, count: int) -> memoryview | None:
-        """Lend ``count`` (> 0) bytes at absolute ``offset`` as a read-only view, or None.
+        """Lend the ``count`` (> 0) bytes at absolute ``offset`` as a read-only view, or None.
 
         A stream over bytes it holds in memory overrides this to hand them out without a copy
         (the view stays valid after the stream closes); the default lends nothing. Like
-        `_read_at`, it is never asked past the stream's end.
+        `_read_at`, it is never asked past the stream's end, and it lends all ``count`` bytes.
         """
         return None
 
@@ -208,7 +208,7 @@ class ReadStream(ByteReceiveStream):
         return count
 
     def _read_view(self, n: int) -> memoryview | None:
-        """Read up to ``n`` bytes as a read-only view of bytes the stream holds, with no copy.
+        """Read ``n`` bytes (fewer only at the end) as a read-only view, with no copy.
 
         Returns None, and moves nothing, when the stream cannot lend its bytes (see
         `_view_at`); the caller then reads with `read` or `readinto`.

@@ -592,6 +592,8 @@ def main() -> None:
     elif args.rss_gib:
         rss(args)
     elif args.pairs:
+        if args.pairs < 2:
+            parser.error("--pairs needs at least 2 pairs for quartiles")
         asyncio.run(pairs(args))
     else:
         asyncio.run(main_async(args))

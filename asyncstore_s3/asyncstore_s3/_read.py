@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import anyio
+from botocore.compat import HAS_CRT, has_minimum_crt_version
 from botocore.exceptions import (
     ClientError,
     FlexibleChecksumError,
@@ -67,8 +68,15 @@ _CHECKSUMS: dict[str, Callable[[], Any]] = {
     "ChecksumSHA1": Sha1Checksum,
     "ChecksumSHA256": Sha256Checksum,
 }
-"""The object checksums whole reads are checked against, by response field (CRC32C and
-CRC64NVME would need awscrt, as for botocore's own check)."""
+"""The object checksums whole reads are checked against, by response field: CRC32C and
+CRC64NVME (S3's default for objects stored without a checksum) only with awscrt installed,
+as for botocore's own check."""
+if HAS_CRT:  # awscrt is optional (botocore[crt]); the versions are botocore's own
+    from botocore.httpchecksum import CrtCrc32cChecksum, CrtCrc64NvmeChecksum
+
+    _CHECKSUMS["ChecksumCRC32C"] = CrtCrc32cChecksum
+    if has_minimum_crt_version((0, 23, 4)):
+        _CHECKSUMS["ChecksumCRC64NVME"] = CrtCrc64NvmeChecksum
 
 
 def whole_object_check(response: dict[str, Any]) -> tuple[Any, str] | None:
@@ -160,6 +168,7 @@ class S3ReadStream(ReadStream):
         if check is not None and whole:
             self._check, self._expected = check
         self._checked = 0  # the bytes fed to the check so far, from the object's first
+        self._mismatch = False  # once the check failed, every later read fails too
 
     @property
     def resumes(self) -> int:
@@ -168,6 +177,8 @@ class S3ReadStream(ReadStream):
 
     async def read(self, n: int = -1) -> bytes:
         """Read up to ``n`` bytes (all that remain if ``n`` is negative); b"" at the end."""
+        if self._mismatch:
+            self._fail_check()
         remaining = self._size - self._pos
         if not self._closed and remaining > 0 and (n is None or n < 0 or n >= remaining):
             data = await self._read_rest(remaining)
@@ -195,6 +206,8 @@ class S3ReadStream(ReadStream):
         return data
 
     async def _read_at(self, offset: int, max_bytes: int) -> bytes:
+        if self._mismatch:
+            self._fail_check()
         failures = 0
         while True:
             with self._errors():
@@ -230,10 +243,14 @@ class S3ReadStream(ReadStream):
         if self._checked >= self.info.size:
             self._check = None
             if check.b64digest() != self._expected:
-                with self._errors():
-                    raise FlexibleChecksumError(
-                        error_msg="the downloaded bytes do not match the object's checksum"
-                    )
+                self._mismatch = True
+                self._fail_check()
+
+    def _fail_check(self) -> None:
+        with self._errors():
+            raise FlexibleChecksumError(
+                error_msg="the downloaded bytes do not match the object's checksum"
+            )
 
     def _break_body(self) -> None:
         body, self._body = self._body, None

@@ -4,12 +4,13 @@ At DEBUG level botocore logs every request it signs and sends, headers included.
 token (``X-Amz-Security-Token``) and an SSE-C key travel in headers, so they would be logged
 as they are. Each client the backend creates registers the secrets of its options here until
 it is closed, and a filter on botocore's and aiobotocore's loggers replaces them with ``***``
-in the formatted message. The session token of credentials botocore finds itself
-(environment, profile, instance role), which the backend never sees and which changes as
-botocore refreshes it, is masked by where it appears: after ``X-Amz-Security-Token``, in
-every spelling botocore logs. (A secret access key is only ever used to sign, never logged.)
-Logger filters run only for records a logger emits, so this costs nothing unless DEBUG
-logging is on.
+in the formatted message. Credentials botocore finds itself (environment, profile, assumed
+role, SSO, instance role), which the backend never sees and which change as botocore
+refreshes them, are masked by where they appear: the session token after
+``X-Amz-Security-Token`` in every spelling botocore logs, and the secret key and token in the
+response bodies of the credential services (STS's XML, SSO's and the container endpoint's
+JSON), which botocore logs too. Logger filters run only for records a logger emits, so this
+costs nothing unless DEBUG logging is on.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ _MASK = "***"
 # The token's header in a headers dict (``'X-Amz-Security-Token': b'…'``), in a canonical
 # request (``x-amz-security-token:…``) and in a query string (``X-Amz-Security-Token=…``).
 _TOKEN = re.compile(r"""(?i)(x-amz-security-token(?:['"]?:\s*b?['"]|[:=]))[^'"\s&]+""")
+# Credentials in the answers of STS (XML) and of SSO and the container endpoint (JSON).
+_XML_CREDENTIAL = re.compile(r"(?i)<(SecretAccessKey|SessionToken)>[^<]*</\1>")
+_JSON_CREDENTIAL = re.compile(
+    r"""(?i)(["'](?:secretAccessKey|sessionToken|token)["']\s*:\s*["'])[^"']*"""
+)
 
 
 def secrets_of(options: S3Options) -> list[str]:
@@ -82,6 +88,9 @@ class SecretFilter(logging.Filter):
         except Exception:  # a malformed record: the handler reports it, we must not raise
             return True
         masked = _TOKEN.sub(rf"\g<1>{_MASK}", message)
+        if "ccessKey" in masked or "oken" in masked:  # skips the regexes for most records
+            masked = _XML_CREDENTIAL.sub(rf"<\g<1>>{_MASK}</\g<1>>", masked)
+            masked = _JSON_CREDENTIAL.sub(rf"\g<1>{_MASK}", masked)
         for secret in self._secrets:
             masked = masked.replace(secret, _MASK)
         if masked != message:

@@ -38,6 +38,21 @@ async def test_a_streamed_source_is_copied_once() -> None:
         assert type(small) is bytes and small == b"".join(pieces[:2])
 
 
+async def test_a_buffer_source_is_copied_exactly_once() -> None:
+    source = bytearray(os.urandom(3 << 20))
+    expected = bytes(source)
+    async with MemoryModule() as module:
+        await module.put(source, key="big")
+        await module.put(memoryview(source)[: 1 << 20], key="view")
+        source[:] = bytes(len(source))  # the caller reuses its buffer
+        stored = await lent_object(module, "big")
+        assert stored is not source and stored == expected and len(stored) == len(expected)
+        assert await lent_object(module, "view") == expected[: 1 << 20]
+        with pytest.raises(TypeError, match="contiguous"):
+            await module.put(memoryview(source)[::2], key="strided")
+        assert not await module.available("strided")
+
+
 async def test_mutable_sources_are_copied_as_they_come() -> None:
     buffer = bytearray(b"a" * 1000)
     filled = []

@@ -235,6 +235,8 @@ async def test_a_corrupted_whole_read_raises_integrity_error(
             async with await open_stream(module, "obj") as stream:
                 with pytest.raises(IntegrityError, match="checksum"):
                     await read_all(stream, how)
+                with pytest.raises(IntegrityError, match="checksum"):
+                    await stream.read()  # a failed stream never hands out unchecked bytes
         async with await open_stream(module, "obj") as stream:
             assert await stream.read() == data  # the stored object is intact
     assert proxy.injected["corrupt"] == 3

@@ -22,6 +22,7 @@ import base64
 import json
 import logging
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -538,6 +539,40 @@ async def test_credentials_botocore_finds_itself_stay_secret(
     assert sum("X-Amz-Security-Token': b'***'" in record.message for record in records) >= 16
     audit.records("S3 chain", records)
     audit.assert_clean()
+
+
+async def test_assumed_role_credentials_stay_secret(
+    tmp_path: Path,
+    s3_endpoint: Endpoint,
+    bucket: str,
+    debug_logs: Capture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # botocore asks STS (moto's, at the same endpoint) for the role's credentials and logs
+    # the answer at DEBUG: the secret key and the token in it are masked, as later in headers.
+    if urlsplit(s3_endpoint.url).hostname != "127.0.0.1":
+        pytest.skip("the role is assumed through the loopback server's STS")
+    (tmp_path / "config").write_text(
+        "[profile app]\nrole_arn = arn:aws:iam::123456789012:role/app\nsource_profile = base\n"
+    )
+    (tmp_path / "credentials").write_text(
+        f"[base]\naws_access_key_id = {s3_endpoint.access_key_id}\n"
+        f"aws_secret_access_key = {s3_endpoint.secret_access_key}\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", s3_endpoint.url)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    options = {"bucket": bucket, "endpoint_url": s3_endpoint.url, "region": s3_endpoint.region}
+    async with S3Module(**options, profile="app") as module:
+        await module.put(b"bytes", key="role")
+        assert (await module.stat("role")).size == 5
+    logged = "\n".join(record.message for record in debug_logs.take())
+    assert "<SecretAccessKey>***</SecretAccessKey><SessionToken>***</SessionToken>" in logged
+    assert "X-Amz-Security-Token': b'***'" in logged
+    assert not re.search(r"<(SecretAccessKey|SessionToken)>(?!\*\*\*<)", logged)
+    assert not re.search(r"(?i)x-amz-security-token(':\s*b'|[:=])(?!\*\*\*)", logged)
 
 
 async def test_encryption_keys_stay_secret(
