@@ -329,24 +329,35 @@ async def timed(pid: int, action: Callable[[], Awaitable[None]]) -> tuple[float,
     )
 
 
+SMALL_OPS = ("put", "get", "stat", "delete")
+
+
+def small_works(client: Client) -> list[Callable[[int], Awaitable[Any]]]:
+    """Put, get (checked), stat (checked) and delete of 4 KiB object number ``index``."""
+    small = os.urandom(4 * KiB)
+
+    async def get(index: int) -> None:
+        assert await client.get(f"small/{index}") == small
+
+    async def stat(index: int) -> None:
+        assert await client.stat(f"small/{index}") == len(small)
+
+    return [
+        lambda index: client.put(f"small/{index}", small),
+        get,
+        stat,
+        lambda index: client.delete(f"small/{index}"),
+    ]
+
+
 async def run_phases(client: Client, pid: int, args: argparse.Namespace) -> dict[str, Any]:
     """One run of every phase; returns {phase: (wall, client cpu, server cpu, units)}."""
     results: dict[str, Any] = {}
-    small = os.urandom(4 * KiB)
     n = args.small_count
     c = args.small_concurrency
-
-    async def check_get(index: int) -> None:
-        assert await client.get(f"small/{index}") == small
-
-    async def check_stat(index: int) -> None:
-        assert await client.stat(f"small/{index}") == len(small)
-
     phases: list[tuple[str, Callable[[], Awaitable[None]], float]] = [
-        ("4KiB put", lambda: gather(n, c, lambda i: client.put(f"small/{i}", small)), n),
-        ("4KiB get", lambda: gather(n, c, check_get), n),
-        ("4KiB stat", lambda: gather(n, c, check_stat), n),
-        ("4KiB delete", lambda: gather(n, c, lambda i: client.delete(f"small/{i}")), n),
+        (f"4KiB {op}", partial(gather, n, c, work), n)
+        for op, work in zip(SMALL_OPS, small_works(client), strict=True)
     ]
     large = os.urandom(MiB)
     m = args.large_count
@@ -508,25 +519,9 @@ async def rss_child(url: str, size: int) -> None:
     )
 
 
-SMALL_OPS = ("put", "get", "stat", "delete")
-
-
 async def small_window(client: Client, pid: int, count: int, concurrency: int) -> list[float]:
     """Put, get, stat and delete ``count`` 4 KiB objects; return the client CPU of each op."""
-    small = os.urandom(4 * KiB)
-
-    async def get(index: int) -> None:
-        assert await client.get(f"pair/{index}") == small
-
-    async def stat(index: int) -> None:
-        assert await client.stat(f"pair/{index}") == len(small)
-
-    works: list[Callable[[int], Awaitable[Any]]] = [
-        lambda index: client.put(f"pair/{index}", small),
-        get,
-        stat,
-        lambda index: client.delete(f"pair/{index}"),
-    ]
+    works = small_works(client)
     return [(await timed(pid, partial(gather, count, concurrency, work)))[1] for work in works]
 
 

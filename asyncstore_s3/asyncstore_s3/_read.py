@@ -135,9 +135,9 @@ class S3ReadStream(ReadStream):
     then `TransientError` is raised: a stream never ends before its last byte.
 
     A stream of the whole object read in order (resumed or not) is checked against the
-    object's checksum (``check``, from the first response) as its last byte arrives; a
-    mismatch raises `IntegrityError` instead of returning that byte. Once it seeks, it cannot
-    be: S3 keeps no checksum of a range.
+    object's checksum (``check``, from the first response; ignored by a ranged stream) as its
+    last byte arrives; a mismatch raises `IntegrityError` instead of returning that byte. Once
+    it seeks, it cannot be: S3 keeps no checksum of a range.
     """
 
     def __init__(
@@ -393,7 +393,6 @@ class ObjectRequests:
         else:
             info = info_from_response(self._handle, response)
             body = response["Body"]
-        whole = start == 0 and (end is None or end >= info.size)
         return S3ReadStream(
             info,
             start=start,
@@ -402,7 +401,7 @@ class ObjectRequests:
             opener=partial(self._reopen, etag=info.etag),
             body=body,
             errors=self._errors,
-            check=whole_object_check(response) if whole and response is not None else None,
+            check=None if response is None else whole_object_check(response),
         )
 
     async def _reopen(self, lease: ClientLease, offset: int, stop: int, *, etag: str | None) -> Any:

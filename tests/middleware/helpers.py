@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 from asyncstore.memory import MemoryModule
 from asyncstore.module import StorageModule
@@ -15,6 +15,14 @@ async def read(module: StorageModule, handle: str, **kwargs: int) -> bytes:
     """The bytes of ``handle`` (in ``[start, end)`` when given) through ``module``."""
     async with await module.get_read_stream(handle, **kwargs) as stream:
         return await stream.read()
+
+
+async def in_pieces(data: bytes, sizes: list[int]) -> AsyncIterator[bytearray]:
+    """``data`` as a source cut into pieces of ``sizes``, each in a buffer of its own."""
+    at = 0
+    for size in sizes:
+        yield bytearray(data[at : at + size])
+        at += size
 
 
 def new_key() -> str:
@@ -35,37 +43,35 @@ class CountingModule(MemoryModule):
         self, handle: str, *, start: int = 0, end: int | None = None
     ) -> ReadStream:
         stream = await super().get_read_stream(handle, start=start, end=end)
-        counter = self
         original = stream._read_at
         original_into = stream._readinto_at
         original_view = stream._view_at
 
         async def read_at(offset: int, max_bytes: int) -> bytes:
             data = await original(offset, max_bytes)
-            counter.bytes_read += len(data)
-            counter.reads += 1
-            counter.log.append((offset, len(data)))
+            self._count(offset, len(data))
             return data
 
         async def readinto_at(offset: int, buffer: memoryview) -> int:
             count = await original_into(offset, buffer)
-            counter.bytes_read += count
-            counter.reads += 1
-            counter.log.append((offset, count))
+            self._count(offset, count)
             return count
 
         def view_at(offset: int, count: int) -> memoryview | None:
             view = original_view(offset, count)
             if view is not None:
-                counter.bytes_read += len(view)
-                counter.reads += 1
-                counter.log.append((offset, len(view)))
+                self._count(offset, len(view))
             return view
 
         stream._read_at = read_at  # type: ignore[method-assign]
         stream._readinto_at = readinto_at  # type: ignore[method-assign]
         stream._view_at = view_at  # type: ignore[method-assign]
         return stream
+
+    def _count(self, offset: int, count: int) -> None:
+        self.bytes_read += count
+        self.reads += 1
+        self.log.append((offset, count))
 
     def raw(self, handle: str) -> bytes:
         return self._objects[handle].data

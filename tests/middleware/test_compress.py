@@ -14,7 +14,7 @@ from asyncstore import ConfigError, IntegrityError, open_store
 from asyncstore.memory import MemoryModule
 from asyncstore.middleware.compress import DEFAULT_CHUNK_SIZE, TRAILER_SIZE, CompressionModule
 
-from .helpers import CountingModule, read
+from .helpers import CountingModule, in_pieces, read
 
 pytestmark = pytest.mark.anyio
 
@@ -324,13 +324,7 @@ async def test_sources_cut_anyhow_are_compressed_in_whole_chunks(
 ) -> None:
     data = (os.urandom(DEFAULT_CHUNK_SIZE) + TEXT)[: sum(pieces)]
 
-    async def source():
-        at = 0
-        for size in pieces:
-            yield bytearray(data[at : at + size])
-            at += size
-
-    await store.put(source(), key="obj")
+    await store.put(in_pieces(data, pieces), key="obj")
     assert len(frame_ends(inner.raw("obj"))) == -(-len(data) // DEFAULT_CHUNK_SIZE)
     assert await read(store, "obj") == data
     for start in range(0, len(data), 20_000):

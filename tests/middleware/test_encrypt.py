@@ -20,7 +20,7 @@ from asyncstore.middleware.encrypt import (
     plaintext_size,
 )
 
-from .helpers import CountingModule, new_key, read
+from .helpers import CountingModule, in_pieces, new_key, read
 
 pytestmark = pytest.mark.anyio
 
@@ -607,13 +607,7 @@ async def test_sources_cut_anyhow_are_sealed_in_whole_chunks(
 ) -> None:
     data = data_of(sum(pieces), seed=17)
 
-    async def source():
-        at = 0
-        for size in pieces:
-            yield bytearray(data[at : at + size])
-            at += size
-
-    await store.put(source(), key="obj")
+    await store.put(in_pieces(data, pieces), key="obj")
     # The reference checks every chunk's size (by the record boundaries) and final flag.
     assert reference_open(base64.b64decode(key), "obj", inner.raw("obj")) == data
     assert await read(store, "obj") == data

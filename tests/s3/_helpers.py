@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 from collections import Counter
 from typing import Any
 
@@ -15,6 +17,11 @@ def pattern(size: int, seed: int = 0) -> bytes:
     """``size`` bytes that differ at every offset, so misplaced bytes show."""
     block = hashlib.sha256(seed.to_bytes(8, "big")).digest() * 2048
     return (block * (size // len(block) + 1))[:size]
+
+
+def crc32_b64(data: bytes) -> str:
+    """The CRC32 of ``data`` as S3 gives it: big-endian, base64."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
 async def count_requests(module: S3Module) -> Counter[str]:
