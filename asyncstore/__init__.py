@@ -15,6 +15,7 @@ from asyncstore.errors import (
     AlreadyExistsError,
     ConfigError,
     IntegrityError,
+    InvalidConditionError,
     InvalidKeyError,
     InvalidMetadataError,
     InvalidRangeError,
@@ -23,12 +24,13 @@ from asyncstore.errors import (
     PluginError,
     PluginLoadError,
     PluginNotFoundError,
+    PreconditionFailedError,
     StorageError,
     StorageFullError,
     TransientError,
     UnsupportedError,
 )
-from asyncstore.info import ObjectInfo
+from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import validate_key, validate_metadata, validate_prefix
 from asyncstore.module import StorageModule, Store
 from asyncstore.streams import ByteSource, ReadStream, iter_source
@@ -46,7 +48,9 @@ __all__ = [
     "ByteSource",
     "Config",
     "ConfigError",
+    "Handle",
     "IntegrityError",
+    "InvalidConditionError",
     "InvalidKeyError",
     "InvalidMetadataError",
     "InvalidRangeError",
@@ -60,6 +64,7 @@ __all__ = [
     "PluginInfo",
     "PluginLoadError",
     "PluginNotFoundError",
+    "PreconditionFailedError",
     "ReadStream",
     "Registry",
     "StorageError",
