@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from asyncstore.cli._common import Target, parse_target, run, state
-from asyncstore.errors import NotFoundError, StorageError
+from asyncstore.errors import AlreadyExistsError, NotFoundError, StorageError
 from asyncstore.info import ObjectInfo
 from asyncstore.keys import validate_key, validate_prefix
 from asyncstore.module import StorageModule
@@ -32,6 +32,7 @@ class Totals:
 
     copied: int = 0
     skipped: int = 0
+    kept: int = 0
     bytes: int = 0
 
 
@@ -87,8 +88,13 @@ async def copy_tree(
     concurrency: int,
     skip_existing: bool,
     progress: Progress,
+    overwrite: bool = True,
 ) -> Totals:
-    """Copy one object, or (recursive) every object under a prefix, to another store."""
+    """Copy one object, or (recursive) every object under a prefix, to another store.
+
+    With ``overwrite`` False, an object is stored only where none exists (atomically, by the
+    target store); existing ones are kept and counted.
+    """
     totals = Totals()
     if recursive:
         validate_prefix(source_key)
@@ -118,9 +124,20 @@ async def copy_tree(
                 return
             async with await source.get_read_stream(info.handle) as stream:
                 counted = _Counting(stream, progress, overall)
-                await target.put(
-                    counted, key=key, metadata=info.metadata, content_type=info.content_type
-                )
+                try:
+                    await target.put(
+                        counted,
+                        key=key,
+                        metadata=info.metadata,
+                        content_type=info.content_type,
+                        overwrite=overwrite,
+                    )
+                except AlreadyExistsError:
+                    if overwrite:
+                        raise  # a key that clashes with a prefix: a real failure
+                    totals.kept += 1
+                    progress.advance(overall, info.size - counted.tell())
+                    return
             totals.copied += 1
             totals.bytes += info.size
 
@@ -145,7 +162,14 @@ def _destination_key(source: Target, destination: Target, recursive: bool) -> st
     return source.key if recursive else source.key.rsplit("/", 1)[-1]
 
 
-def _run_copy(source: str, destination: str, recursive: bool, concurrency: int, skip: bool) -> None:
+def _run_copy(
+    source: str,
+    destination: str,
+    recursive: bool,
+    concurrency: int,
+    skip: bool,
+    overwrite: bool = True,
+) -> None:
     src, dst = parse_target(source), parse_target(destination)
     if src.key is None and not recursive:
         raise click.UsageError("SOURCE names no key: use STORE:KEY, or -r for a whole store")
@@ -172,12 +196,14 @@ def _run_copy(source: str, destination: str, recursive: bool, concurrency: int, 
                     concurrency=concurrency,
                     skip_existing=skip,
                     progress=progress,
+                    overwrite=overwrite,
                 )
 
     totals = run(main)
+    kept = f"; kept {totals.kept} existing (--no-overwrite)" if not overwrite else ""
     click.echo(
         f"copied {totals.copied} object(s), {totals.bytes} bytes; "
-        f"skipped {totals.skipped} already present",
+        f"skipped {totals.skipped} already present{kept}",
         err=True,
     )
 
@@ -202,14 +228,26 @@ _concurrency = click.option(
     default=False,
     help="Skip objects whose size and checksum already match.",
 )
+@click.option(
+    "--no-overwrite",
+    is_flag=True,
+    help="Never replace an object that exists at the destination (atomic create-only).",
+)
 def cp(
-    source: str, destination: str, recursive: bool, concurrency: int, skip_existing: bool
+    source: str,
+    destination: str,
+    recursive: bool,
+    concurrency: int,
+    skip_existing: bool,
+    no_overwrite: bool,
 ) -> None:
     """Copy objects from any store to any store.
 
     SOURCE and DESTINATION are STORE:KEY or URL//KEY; with -r, keys are prefixes.
     """
-    _run_copy(source, destination, recursive, concurrency, skip_existing)
+    _run_copy(
+        source, destination, recursive, concurrency, skip_existing, overwrite=not no_overwrite
+    )
 
 
 @click.command()
