@@ -375,6 +375,7 @@ class StorageModule(ABC):
             "presign": _overrides(cls, "presign"),
             "reconfigure": _overrides(cls, "reconfigure"),
             "max_object_size": None,
+            "writable": True,
             **dict.fromkeys(CONDITION_CAPABILITIES, False),
         }
         return {**derived, **cls.CAPABILITIES}
@@ -383,10 +384,10 @@ class StorageModule(ABC):
         """Return this module's JSON-serialisable capabilities; does no I/O.
 
         Standard keys: ``range_read``, ``seek``, ``list``, ``metadata``, ``named_keys``,
-        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``, the
-        conditions honoured (``conditional_create``, ``conditional_replace``,
-        ``conditional_delete``, ``conditional_read``), and CDMI names such as
-        ``cdmi_encryption``.
+        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``, ``writable``
+        (False when every write raises `PermissionDeniedError`), the conditions honoured
+        (``conditional_create``, ``conditional_replace``, ``conditional_delete``,
+        ``conditional_read``), and CDMI names such as ``cdmi_encryption``.
         """
         return self.class_capabilities()
 

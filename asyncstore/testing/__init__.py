@@ -25,6 +25,7 @@ from asyncstore.testing._base import MiB, SourceFailed, SuiteBase, failing_sourc
 from asyncstore.testing._conditions import ConditionTests
 from asyncstore.testing._listing import ListTests
 from asyncstore.testing._objects import INVALID_KEYS, ObjectTests
+from asyncstore.testing._readonly import ReadOnlyTests
 from asyncstore.testing._reads import ReadTests
 from asyncstore.testing._writes import WriteTests
 
@@ -38,5 +39,7 @@ __all__ = [
 ]
 
 
-class StorageModuleTests(WriteTests, ReadTests, ObjectTests, ListTests, ConditionTests):
+class StorageModuleTests(
+    WriteTests, ReadTests, ObjectTests, ListTests, ConditionTests, ReadOnlyTests
+):
     """The whole conformance suite; subclass it and define the ``module`` fixture."""

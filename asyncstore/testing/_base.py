@@ -86,6 +86,31 @@ class SuiteBase:
             return self.k(f"unknown-{uuid.uuid4().hex}")
         return await module.new_data()
 
+    async def seed(
+        self, module: StorageModule, data: Any, *, key: str | None = None, **kwargs: Any
+    ) -> str:
+        """Store an object for the checks to read, in a module that accepts no writes.
+
+        `put` calls this instead of writing through a module whose ``capabilities()`` say
+        ``writable`` is False (a read-only view): the suite of such a module overrides it to
+        store through the writable store beneath, so that the reading checks run over the
+        objects it fills in, while the writing checks skip.
+
+        Args:
+            module: The module under test.
+            data: The bytes (any byte source), as for `StorageModule.put`.
+            key: The key, already under `key_prefix`; None when the check lets the store
+                choose.
+            **kwargs: ``metadata`` and ``content_type``, as for `StorageModule.put`.
+
+        Returns:
+            The handle under which ``module`` shows the object.
+        """
+        pytest.fail(
+            f"{type(module).__name__} declares 'writable' False: override seed() in its suite "
+            "to store the objects the checks read through a writable store beneath it"
+        )
+
     # ---- helpers --------------------------------------------------------------------------
 
     def k(self, key: str) -> str:
@@ -98,12 +123,31 @@ class SuiteBase:
         if not module.capabilities().get(capability):
             pytest.skip(f"{type(module).__name__} declares {capability!r} unsupported")
 
+    @staticmethod
+    def writable(module: StorageModule) -> bool:
+        """Whether the module accepts writes: ``capabilities()["writable"]``, True if absent."""
+        return module.capabilities().get("writable", True) is not False
+
+    def require_writable(self, module: StorageModule) -> None:
+        """Skip a check of writing when the module declares ``writable`` False."""
+        if not self.writable(module):
+            pytest.skip(f"{type(module).__name__} declares 'writable' False")
+
     async def put(
         self, module: StorageModule, data: Any, key: str | None = None, **kwargs: Any
     ) -> str:
-        """Store ``data`` under ``key`` (prefixed) when the module is keyed, else anywhere."""
+        """Store ``data`` under ``key`` (prefixed) when the module is keyed, else anywhere.
+
+        A module that accepts no writes is filled through `seed` instead.
+        """
         if key is not None and module.capabilities().get("named_keys"):
-            return await module.put(data, key=self.k(key), **kwargs)
+            key = self.k(key)
+        else:
+            key = None
+        if not self.writable(module):
+            return await self.seed(module, data, key=key, **kwargs)
+        if key is not None:
+            return await module.put(data, key=key, **kwargs)
         return await module.put(data, **kwargs)
 
     @staticmethod

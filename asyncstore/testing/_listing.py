@@ -91,6 +91,7 @@ class ListTests(SuiteBase):
         await self.eventually(check)
 
     async def test_list_skips_deleted_objects(self, module: StorageModule) -> None:
+        self.require_writable(module)
         self.require(module, "list")
         self.require(module, "named_keys")
         await self.put(module, b"1", "del/keep")
@@ -103,11 +104,13 @@ class ListTests(SuiteBase):
         await self.eventually(check)
 
     async def test_list_skips_unassigned_handles(self, module: StorageModule) -> None:
+        self.require_writable(module)
         self.require(module, "list")
         await module.new_data()
         assert await self._keys(module) == []
 
     async def test_list_skips_failed_puts(self, module: StorageModule) -> None:
+        self.require_writable(module)
         self.require(module, "list")
         self.require(module, "named_keys")
 

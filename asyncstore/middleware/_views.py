@@ -1,0 +1,84 @@
+"""What the view middleware share: objects renamed between a view and the store beneath.
+
+A view (`prefix`, `mount`) shows a store's objects under other handles. These helpers rename
+what the store beneath returns (descriptions, streams, errors) without copying any bytes.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator, Callable
+from typing import NoReturn
+
+from asyncstore.errors import ConfigError, StorageError
+from asyncstore.info import ObjectInfo
+from asyncstore.keys import validate_key
+from asyncstore.streams import ReadStream
+
+__all__ = ["check_segments", "renamed", "renamed_listing", "renamed_stream", "reraise_renamed"]
+
+_new = object.__new__
+
+
+def renamed(info: ObjectInfo, handle: str) -> ObjectInfo:
+    """Return ``info`` with another handle.
+
+    A view renames every object it returns, so this skips what building a new `ObjectInfo`
+    re-checks (its fields come from one already built): a third of the time.
+    """
+    new = _new(ObjectInfo)
+    fields = new.__dict__
+    fields.update(info.__dict__)
+    fields["handle"] = handle
+    return new
+
+
+def renamed_stream(stream: ReadStream, handle: str) -> ReadStream:
+    """Return the store's own stream, its `ReadStream.info` renamed to ``handle``.
+
+    The stream is handed over as it is (no stream wraps it, so reads cost nothing more, and
+    the zero-copy paths of the store's stream stay open to the layers above).
+    """
+    stream._info = renamed(stream._info, handle)
+    return stream
+
+
+async def renamed_listing(
+    listing: AsyncIterator[ObjectInfo], rename: Callable[[str], str]
+) -> AsyncIterator[ObjectInfo]:
+    """Yield a store's listing with every handle renamed."""
+    async for info in listing:
+        yield renamed(info, rename(info.handle))
+
+
+def reraise_renamed(
+    error: StorageError, *, store: str, rename: Callable[[str], str | None]
+) -> NoReturn:
+    """Raise an error of the store beneath as the view's: its store and handle renamed.
+
+    The original stays chained (``__cause__``), so the store beneath and its key remain in
+    the traceback.
+    """
+    try:
+        outer = copy.copy(error)  # same class and message (`StorageError.__reduce__`)
+    except Exception:  # an error class that cannot be rebuilt: raise it unchanged
+        raise error from None
+    outer.store = store
+    outer.handle = rename(error.handle) if error.handle is not None else None
+    raise outer from error
+
+
+def check_segments(path: str, what: str) -> str:
+    """Check a configured prefix or mount point: whole key segments ending in ``/``.
+
+    ``"media"`` and ``"media/"`` both give ``"media/"``.
+
+    Raises:
+        ConfigError: If it is not made of valid key segments.
+    """
+    if not isinstance(path, str):
+        raise ConfigError(f"{what} must be a str, not {type(path).__name__}")
+    try:
+        return validate_key(path.removesuffix("/")) + "/"
+    except StorageError as exc:
+        raise ConfigError(f"{what} {path!r} is not made of valid key segments: {exc}") from None
