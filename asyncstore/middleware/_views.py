@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import NoReturn
 
 from asyncstore.errors import ConfigError, StorageError
@@ -15,7 +16,7 @@ from asyncstore.info import ObjectInfo
 from asyncstore.keys import validate_key
 from asyncstore.streams import ReadStream
 
-__all__ = ["check_segments", "renamed", "renamed_listing", "renamed_stream", "reraise_renamed"]
+__all__ = ["check_segments", "closing", "renamed", "renamed_stream", "reraise_renamed"]
 
 _new = object.__new__
 
@@ -43,12 +44,21 @@ def renamed_stream(stream: ReadStream, handle: str) -> ReadStream:
     return stream
 
 
-async def renamed_listing(
-    listing: AsyncIterator[ObjectInfo], rename: Callable[[str], str]
-) -> AsyncIterator[ObjectInfo]:
-    """Yield a store's listing with every handle renamed."""
-    async for info in listing:
-        yield renamed(info, rename(info.handle))
+@asynccontextmanager
+async def closing(
+    listing: AsyncIterator[ObjectInfo],
+) -> AsyncIterator[AsyncIterator[ObjectInfo]]:
+    """Read a listing, and close it however the reading ends.
+
+    Leaving an ``async for`` early does not close an async generator (it is only closed when
+    collected), which would leave the listings of the stores beneath open until then.
+    """
+    try:
+        yield listing
+    finally:
+        close = getattr(listing, "aclose", None)
+        if close is not None:
+            await close()
 
 
 def reraise_renamed(

@@ -45,11 +45,7 @@ from asyncstore.middleware._mounts import (
     merge_listings,
     total_capacity,
 )
-from asyncstore.middleware._views import (
-    renamed,
-    renamed_stream,
-    reraise_renamed,
-)
+from asyncstore.middleware._views import closing, renamed, renamed_stream, reraise_renamed
 from asyncstore.module import StorageModule
 from asyncstore.streams import ByteSource, ReadStream
 
@@ -224,24 +220,27 @@ class MountModule(StorageModule):
             ]
             if self._root is not None:
                 listings.insert(0, self._root_listing(self._root, prefix))
-        async for info in merge_listings(listings):
-            yield info
+        async with closing(merge_listings(listings)) as merged:
+            async for info in merged:
+                yield info
 
     async def _listing(
         self, point: str, store: StorageModule, prefix: str
     ) -> AsyncIterator[ObjectInfo]:
         try:
-            async for info in store.list(prefix):
-                yield renamed(info, point + info.handle)
+            async with closing(store.list(prefix)) as listing:
+                async for info in listing:
+                    yield renamed(info, point + info.handle)
         except StorageError as exc:
             self._reraise(exc, point)
 
     async def _root_listing(self, root: StorageModule, prefix: str) -> AsyncIterator[ObjectInfo]:
         try:
-            async for info in root.list(prefix):
-                found = self._mount_of(info.handle)
-                if found is not None and not found[0]:  # not hidden by another mount point
-                    yield info
+            async with closing(root.list(prefix)) as listing:
+                async for info in listing:
+                    found = self._mount_of(info.handle)
+                    if found is not None and not found[0]:  # not hidden by another mount point
+                        yield info
         except StorageError as exc:
             self._reraise(exc, "")
 

@@ -32,6 +32,7 @@ from asyncstore.keys import MAX_KEY_BYTES, validate_key, validate_prefix
 from asyncstore.middleware._base import WrapperModule, resolve_inner
 from asyncstore.middleware._views import (
     check_segments,
+    closing,
     renamed,
     renamed_stream,
     reraise_renamed,
@@ -92,14 +93,18 @@ class PrefixModule(WrapperModule):
                 leaves; nothing beneath is asked.
         """
         validate_key(handle, store=self.name)
-        if len(handle) * 4 > self._limit and len(handle.encode()) > self._limit:
+        self._room_for(handle, "key")
+        return self._prefix + handle
+
+    def _room_for(self, text: str, what: str) -> None:
+        """Raise `InvalidKeyError` if ``text`` is longer than the room the prefix leaves."""
+        if len(text) * 4 > self._limit and len(text.encode()) > self._limit:
             raise InvalidKeyError(
-                f"key is {len(handle.encode())} bytes long; the limit in this store is "
+                f"{what} is {len(text.encode())} bytes long; the limit in this store is "
                 f"{self._limit}",
                 store=self.name,
-                handle=handle,
+                handle=text,
             )
-        return self._prefix + handle
 
     def _outer(self, key: str) -> str | None:
         """Return the handle of a key beneath, or None if it lies outside the prefix."""
@@ -148,11 +153,13 @@ class PrefixModule(WrapperModule):
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Yield the objects under ``prefix`` (relative to the sub-store), in handle order."""
         validate_prefix(prefix, store=self.name)
+        self._room_for(prefix, "prefix")
         try:
-            async for info in self._inner.list(self._prefix + prefix):
-                handle = self._outer(info.handle)
-                if handle is not None:  # never show a key from outside, whatever beneath says
-                    yield renamed(info, handle)
+            async with closing(self._inner.list(self._prefix + prefix)) as listing:
+                async for info in listing:
+                    handle = self._outer(info.handle)
+                    if handle is not None:  # never show a key from outside, whatever it says
+                        yield renamed(info, handle)
         except StorageError as exc:
             self._reraise(exc)
 
