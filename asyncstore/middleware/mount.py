@@ -23,7 +23,6 @@ one store to the other. Conditions pass through to the store that owns the key.
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, ClassVar, NoReturn
 
@@ -50,6 +49,9 @@ from asyncstore.module import StorageModule
 from asyncstore.streams import ByteSource, ReadStream
 
 __all__ = ["MountModule"]
+
+_SHORT = MAX_KEY_BYTES // 4
+"""A key of at most this many characters is within the limit (UTF-8: 4 bytes at most each)."""
 
 
 class MountModule(StorageModule):
@@ -85,14 +87,11 @@ class MountModule(StorageModule):
         self._root = stores.get("")
         self._default = ("", self._root) if self._root is not None else next(iter(stores.items()))
         """Where new handles are made: the root, or the first mount."""
-        # Mount points other than the root, by their first segment: at most a few per entry,
-        # and none starts with another, so the first that a key starts with is its home.
-        self._by_segment: dict[str, builtins.list[tuple[str, StorageModule]]] = {}
-        for point, store in stores.items():
-            if point:
-                first = point.partition("/")[0]
-                self._by_segment.setdefault(first, []).append((point, store))
-        self._in_order = sorted((p, s) for p, s in stores.items() if p)
+        # The mount points but the root: none starts with another, so a key that starts with
+        # any of them (one C call for all) starts with exactly one: its home.
+        self._nested = [(point, store) for point, store in stores.items() if point]
+        self._points = tuple(point for point, _ in self._nested)
+        self._in_order = sorted(self._nested)
 
     @property
     def mounts(self) -> dict[str, StorageModule]:
@@ -103,14 +102,11 @@ class MountModule(StorageModule):
 
     def _mount_of(self, key: str) -> tuple[str, StorageModule] | None:
         """Return the mount point and store that own ``key`` (None if none does)."""
-        candidates = self._by_segment.get(key.partition("/")[0])
-        if candidates is not None:
-            for point, store in candidates:
-                if key.startswith(point):
-                    return point, store
-        if self._root is None:
-            return None
-        return "", self._root
+        if key.startswith(self._points):
+            for mount in self._nested:
+                if key.startswith(mount[0]):
+                    return mount
+        return None if self._root is None else ("", self._root)
 
     def _route(self, handle: str) -> tuple[str, StorageModule, str] | None:
         """Return the mount point, store and key there of ``handle`` (None if no mount owns it).
@@ -124,15 +120,17 @@ class MountModule(StorageModule):
                 and it breaks the key rules.
         """
         if not isinstance(handle, str) or (
-            len(handle) * 4 > MAX_KEY_BYTES and len(handle.encode()) > MAX_KEY_BYTES
+            len(handle) > _SHORT and len(handle.encode()) > MAX_KEY_BYTES
         ):
             validate_key(handle, store=self.name)
-        found = self._mount_of(handle)
-        if found is None:
+        if handle.startswith(self._points):
+            for point, store in self._nested:
+                if handle.startswith(point):
+                    return point, store, handle[len(point) :]
+        if self._root is None:
             validate_key(handle, store=self.name)
             return None
-        point, store = found
-        return point, store, handle[len(point) :]
+        return "", self._root, handle
 
     def _owner(self, handle: str) -> tuple[str, StorageModule, str]:
         """Return where the object ``handle`` names would be; `NotFoundError` if nowhere."""
@@ -165,7 +163,8 @@ class MountModule(StorageModule):
         self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
         """Open a stream of the object in the store that owns it."""
-        self._check_read_condition(if_match)
+        if if_match is not None:
+            self._check_read_condition(if_match)
         point, store, key = self._owner(handle)
         try:
             stream = await store.get_read_stream(key, start=start, end=end, if_match=if_match)

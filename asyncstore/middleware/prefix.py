@@ -9,10 +9,13 @@ prefix = "tenants/acme/"
 
 Handles are relative to the prefix: ``put(key="a.txt")`` stores ``tenants/acme/a.txt`` beneath
 and returns ``a.txt``. Listing, `stat`, `copy` and `statistics` stay inside the prefix, and no
-handle reaches a key outside it: a handle must obey the key rules itself (no ``..``, ``.`` or
-empty segment, no leading ``/``), checked here before the store beneath is asked, so the key
-beneath is always the prefix followed by whole segments of the handle. Keys beneath are at
-most 1024 bytes, so handles are shorter by the prefix: ``capabilities()["max_key_bytes"]``.
+handle reaches a key outside it. A handle must obey the key rules, and since the prefix is
+whole segments, the key beneath (the prefix, then the handle) obeys them exactly when the
+handle does: the store beneath checks them, once, on the whole key, and its `InvalidKeyError`
+is raised as this store's. What could climb out of the prefix (a ``.`` or ``..`` segment, a
+leading ``/``) is refused here before that store is asked, so no key beneath lies outside the
+prefix whatever it does. Keys beneath are at most 1024 bytes, so handles are shorter by the
+prefix: ``capabilities()["max_key_bytes"]``.
 
 Conditions (``overwrite=False``, ``if_match``) pass through to the store beneath, which decides
 them atomically; etags are its own.
@@ -86,19 +89,29 @@ class PrefixModule(WrapperModule):
     # ---- handles -------------------------------------------------------------------------
 
     def _key(self, handle: str) -> str:
-        """Return the key beneath for ``handle``, which must obey the key rules by itself.
+        """Return the key beneath for ``handle``.
+
+        A handle that might climb out (not a str, a leading ``/``, a segment that starts
+        with ``.``) or be too long (UTF-8 takes up to 4 bytes a character) is checked in full
+        here; the store beneath checks the rest on the whole key, as it checks every key.
 
         Raises:
             InvalidKeyError: If it breaks a rule, or is longer than the room the prefix
                 leaves; nothing beneath is asked.
         """
-        validate_key(handle, store=self.name)
-        self._room_for(handle, "key")
+        if (
+            not isinstance(handle, str)
+            or handle.startswith((".", "/"))
+            or "/." in handle
+            or len(handle) * 4 > self._limit
+        ):
+            validate_key(handle, store=self.name)
+            self._room_for(handle, "key")
         return self._prefix + handle
 
     def _room_for(self, text: str, what: str) -> None:
         """Raise `InvalidKeyError` if ``text`` is longer than the room the prefix leaves."""
-        if len(text) * 4 > self._limit and len(text.encode()) > self._limit:
+        if len(text.encode()) > self._limit:
             raise InvalidKeyError(
                 f"{what} is {len(text.encode())} bytes long; the limit in this store is "
                 f"{self._limit}",
@@ -153,7 +166,8 @@ class PrefixModule(WrapperModule):
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Yield the objects under ``prefix`` (relative to the sub-store), in handle order."""
         validate_prefix(prefix, store=self.name)
-        self._room_for(prefix, "prefix")
+        if len(prefix) * 4 > self._limit:
+            self._room_for(prefix, "prefix")
         try:
             async with closing(self._inner.list(self._prefix + prefix)) as listing:
                 async for info in listing:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -25,7 +28,7 @@ from asyncstore.streams import BytesReadStream
 from tests.reliability.strategies import RELIABILITY, any_keys, key_problem, prefix_problem
 
 from .helpers import read
-from .views_helpers import PresigningModule, RecordingModule, put_all
+from .views_helpers import PresigningModule, RecordingModule, TrustingModule, put_all
 
 PREFIX = "tenants/acme/"
 OUTSIDE = {"tenants/acme": b"o1", "tenants/acme-old/x": b"o2", "tenants/b/x": b"o3", "z": b"o4"}
@@ -44,6 +47,30 @@ def refused(handle: object) -> bool:
     return key_problem(handle) is not None or len(str(handle).encode()) > room()
 
 
+def climbs(handle: object) -> bool:
+    """Whether ``handle`` could name a key outside the prefix, were it taken as a path."""
+    if not isinstance(handle, str):
+        return True
+    return handle.startswith("/") or any(part in (".", "..") for part in handle.split("/"))
+
+
+def inside(key: str) -> bool:
+    """Whether a key beneath lies inside the prefix, even for a store that reads it as a path."""
+    return key.startswith(PREFIX) and not climbs(key[len(PREFIX) :])
+
+
+def operations(store: PrefixModule, handle: Any) -> list[Callable[[], Awaitable[object]]]:
+    return [
+        lambda: store.put(b"new", key=handle),
+        lambda: store.assign(handle, b"new"),
+        lambda: store.copy("src", key=handle),
+        lambda: store.stat(handle),
+        lambda: store.get_read_stream(handle),
+        lambda: store.available(handle),
+        lambda: store.delete(handle),
+    ]
+
+
 @settings(RELIABILITY, max_examples=300)
 @given(handle=st.one_of(any_keys, escapes))
 @example(handle="x" * room())
@@ -54,20 +81,15 @@ def test_no_handle_reaches_a_key_outside_the_prefix(handle: object) -> None:
         await put_all(inner, OUTSIDE)
         inner.calls.clear()
         async with PrefixModule(inner=inner, prefix=PREFIX) as store:
-            operations = [
-                lambda: store.put(b"new", key=handle),  # type: ignore[arg-type]
-                lambda: store.assign(handle, b"new"),  # type: ignore[arg-type]
-                lambda: store.copy("src", key=handle),  # type: ignore[arg-type]
-                lambda: store.stat(handle),  # type: ignore[arg-type]
-                lambda: store.get_read_stream(handle),  # type: ignore[arg-type]
-                lambda: store.available(handle),  # type: ignore[arg-type]
-                lambda: store.delete(handle),  # type: ignore[arg-type]
-            ]
+            store.name = "acme"
             if refused(handle):
-                for operation in operations:
-                    with pytest.raises(InvalidKeyError):
+                for operation in operations(store, handle):
+                    with pytest.raises(InvalidKeyError) as caught:
                         await operation()
-                assert inner.calls == [], "a refused handle reached the store beneath"
+                    assert caught.value.store == "acme"
+                assert inner.keys() == sorted(OUTSIDE), "a refused handle stored something"
+                if climbs(handle):
+                    assert inner.calls == [], "a handle that climbs reached the store beneath"
             else:
                 assert isinstance(handle, str)
                 await store.put(b"src", key="src")
@@ -77,10 +99,27 @@ def test_no_handle_reaches_a_key_outside_the_prefix(handle: object) -> None:
                 assert [info.handle async for info in store.list()] == sorted({"src", handle})
                 await store.delete(handle)
             for method, key in inner.calls:
-                assert key is None or str(key).startswith(PREFIX), (method, key)
+                assert key is None or inside(str(key)), (method, key)
             for key, data in OUTSIDE.items():
                 assert await read(inner, key) == data
             assert [k for k in inner.keys() if not k.startswith(PREFIX)] == sorted(OUTSIDE)
+
+    anyio.run(check)
+
+
+@settings(RELIABILITY, max_examples=200)
+@given(handle=st.one_of(any_keys, escapes))
+def test_no_handle_escapes_even_a_store_that_applies_no_key_rules(handle: object) -> None:
+    async def check() -> None:
+        inner = TrustingModule()
+        inner.objects.update(OUTSIDE)
+        async with PrefixModule(inner=inner, prefix=PREFIX) as store:
+            await store.put(b"src", key="src")
+            for operation in operations(store, handle):
+                with contextlib.suppress(InvalidKeyError, NotFoundError):
+                    await operation()
+        assert all(inside(key) for key in inner.seen), inner.seen
+        assert {k: v for k, v in inner.objects.items() if not k.startswith(PREFIX)} == OUTSIDE
 
     anyio.run(check)
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from asyncstore.info import ObjectInfo
 from asyncstore.memory import MemoryModule
-from asyncstore.streams import ByteSource, ReadStream
+from asyncstore.module import StorageModule
+from asyncstore.streams import ByteSource, BytesReadStream, ReadStream, iter_source
 
 
 class RecordingModule(MemoryModule):
@@ -16,11 +17,6 @@ class RecordingModule(MemoryModule):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.calls: list[tuple[str, object]] = []
-
-    def writes(self) -> list[tuple[str, object]]:
-        """The calls that could change something."""
-        changing = {"put", "assign", "new_data", "copy", "delete", "cleanup"}
-        return [call for call in self.calls if call[0] in changing]
 
     async def put(self, source: ByteSource, *, key: str | None = None, **kwargs: Any) -> str:
         self.calls.append(("put", key))
@@ -62,6 +58,35 @@ class RecordingModule(MemoryModule):
     def keys(self) -> list[str]:
         """Every key stored."""
         return sorted(self._objects)
+
+
+class TrustingModule(StorageModule):
+    """A store that applies no key rules at all, as a broken backend might: it records every
+    key it is asked about and stores under whatever it is given."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.seen: list[str] = []
+
+    async def assign(self, handle: str, source: ByteSource, **kwargs: Any) -> None:
+        self.seen.append(handle)
+        self.objects[handle] = b"".join([bytes(chunk) async for chunk in iter_source(source)])
+
+    async def get_read_stream(
+        self, handle: str, *, start: int = 0, end: int | None = None
+    ) -> ReadStream:
+        info = await self.stat(handle)
+        return BytesReadStream(self.objects[handle], info, start=start, end=end)
+
+    async def stat(self, handle: str) -> ObjectInfo:
+        self.seen.append(handle)
+        if handle not in self.objects:
+            raise self._not_found(handle)
+        return ObjectInfo(handle, len(self.objects[handle]))
+
+    async def delete(self, handle: str) -> None:
+        self.seen.append(handle)
+        self.objects.pop(handle, None)
 
 
 class PresigningModule(MemoryModule):
