@@ -91,7 +91,7 @@ class MountModule(StorageModule):
         # any of them (one C call for all) starts with exactly one: its home.
         self._nested = [(point, store) for point, store in stores.items() if point]
         self._points = tuple(point for point, _ in self._nested)
-        self._in_order = sorted(self._nested)
+        self._in_order = sorted(self._nested, key=lambda mount: mount[0])
 
     @property
     def mounts(self) -> dict[str, StorageModule]:

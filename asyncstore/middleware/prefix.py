@@ -96,8 +96,8 @@ class PrefixModule(WrapperModule):
         here; the store beneath checks the rest on the whole key, as it checks every key.
 
         Raises:
-            InvalidKeyError: If it breaks a rule, or is longer than the room the prefix
-                leaves; nothing beneath is asked.
+            InvalidKeyError: If it might climb out or be too long, and breaks a rule or is
+                longer than the room the prefix leaves (nothing beneath is asked).
         """
         if (
             not isinstance(handle, str)
