@@ -165,7 +165,10 @@ class MountModule(StorageModule):
         """Open a stream of the object in the store that owns it."""
         if if_match is not None:
             self._check_read_condition(if_match)
-        point, store, key = self._owner(handle)
+        route = self._route(handle)  # not `_owner`: one call fewer on every read
+        if route is None:
+            raise self._not_found(handle)
+        point, store, key = route
         try:
             stream = await store.get_read_stream(key, start=start, end=end, if_match=if_match)
         except StorageError as exc:
