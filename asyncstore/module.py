@@ -384,9 +384,10 @@ class StorageModule(ABC):
         """Return this module's JSON-serialisable capabilities; does no I/O.
 
         Standard keys: ``range_read``, ``seek``, ``list``, ``metadata``, ``named_keys``,
-        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``, ``writable``
-        (False when every write raises `PermissionDeniedError`), the conditions honoured
-        (``conditional_create``, ``conditional_replace``, ``conditional_delete``,
+        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``,
+        ``max_key_bytes`` (when a module takes shorter keys than the key rules' 1024 bytes),
+        ``writable`` (False when every write raises `PermissionDeniedError`), the conditions
+        honoured (``conditional_create``, ``conditional_replace``, ``conditional_delete``,
         ``conditional_read``), and CDMI names such as ``cdmi_encryption``.
         """
         return self.class_capabilities()

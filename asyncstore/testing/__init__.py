@@ -17,6 +17,11 @@ plugin (asyncio by default; override the ``anyio_backend`` fixture with
 ``params=["asyncio", "trio"]`` to add trio). With pytest-asyncio in auto mode, or with
 ``pytest.mark.asyncio`` on the subclass (and ``pytest_asyncio.fixture`` for the module
 fixture), pytest-asyncio runs it instead. Knobs are class attributes: see `SuiteBase`.
+
+A module that accepts no writes declares ``capabilities()["writable"]`` False, and its suite
+overrides the `SuiteBase.seed` hook to store the objects the checks read through a writable
+store beneath it: the reading checks run over them, the writing checks skip, and
+`ReadOnlyTests` checks that every write is refused.
 """
 
 from __future__ import annotations
