@@ -473,7 +473,13 @@ class StorageModule(ABC):
 
     def _require_condition(self, capability: str, what: str) -> None:
         """Raise `UnsupportedError` unless the module declares ``capability``."""
-        if not self.capabilities().get(capability):
+        cls = type(self)
+        if cls.capabilities is StorageModule.capabilities:
+            # The class's own declaration decides: no need to build every capability.
+            declared = cls.CAPABILITIES.get(capability, False)
+        else:
+            declared = self.capabilities().get(capability)
+        if not declared:
             raise UnsupportedError(
                 f"this module cannot honour {what} atomically "
                 f"(capabilities()[{capability!r}] is False)",
