@@ -32,9 +32,9 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from asyncstore import StorageModule  # noqa: E402
-from asyncstore.memory import MemoryModule  # noqa: E402
-from asyncstore_fs import FileSystemModule  # noqa: E402
+from asyncstore import StorageModule
+from asyncstore.memory import MemoryModule
+from asyncstore_fs import FileSystemModule
 
 PAYLOAD = os.urandom(4096)
 
