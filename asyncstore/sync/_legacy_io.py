@@ -139,12 +139,22 @@ def close_raw(raw: Any) -> None:
 
 
 def measure(raw: Any) -> int:
-    """Return the size of a legacy stream by seeking to its end, or by reading it through."""
+    """Return the size of a legacy stream by seeking to its end, or by reading it through.
+
+    A seekable stream is left at offset 0. Its ``seek`` should return the new position, as
+    files do; one that returns None is asked ``tell()``, or else read through.
+    """
     if seekable(raw):
-        size = int(raw.seek(0, 2) or raw.tell())
+        end = raw.seek(0, 2)
+        if not isinstance(end, int):
+            tell = getattr(raw, "tell", None)
+            end = tell() if callable(tell) else None
         raw.seek(0)
-        return size
+        if isinstance(end, int):
+            return end
     total = 0
     while chunk := raw.read(_SKIP_CHUNK):
         total += len(chunk)
+    if seekable(raw):
+        raw.seek(0)
     return total
