@@ -4,19 +4,18 @@ A legacy module is a plain object with the original SDK's blocking methods, each
 ``context`` first: ``put(context, stream) -> module_data``, ``new_data(context)``,
 ``assign(context, module_data, stream)``, ``available``, ``get_read_stream`` (returning a file
 with read, seek and close), ``get_size``, ``delete``, ``statistics(context)`` and
-``capabilities(context)`` (dicts or JSON strings). Only ``get_read_stream`` and a way to
-store (``put``, or ``assign``) are required: the original SDK's guide asks for seven methods
-(``__init__(**kwargs)``, ``available``, ``put``, ``get_read_stream``, ``delete``,
+``capabilities(context)`` (dicts or JSON strings). Only ``get_read_stream``, and ``put`` or
+both ``new_data`` and ``assign``, are required (the original guide asks for seven methods:
+``__init__(**kwargs)``, ``available``, ``put``, ``get_read_stream``, ``delete``,
 ``statistics``, ``capabilities``). `LegacyModule` runs each call in a worker thread, at most
-``max_threads`` at once, derives what it can of the rest, and declares what it cannot in
-its capabilities.
+``max_threads`` at once, derives what it can of the rest and declares what it cannot in its
+capabilities.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
@@ -80,12 +79,14 @@ class LegacyModule(StorageModule):
     def __init__(
         self, legacy: object, *, context: ModuleContext | None = None, max_threads: int = 8
     ) -> None:
-        if not has_method(legacy, "get_read_stream") or not any(
-            has_method(legacy, m) for m in ("put", "assign")
+        if not has_method(legacy, "get_read_stream") or not (
+            has_method(legacy, "put")
+            or (has_method(legacy, "new_data") and has_method(legacy, "assign"))
         ):
             raise TypeError(
                 f"{type(legacy).__name__} is not a legacy storage module: it needs "
-                "get_read_stream(context, module_data) and put(context, stream) or assign()"
+                "get_read_stream(context, module_data), and put(context, stream) or both "
+                "new_data(context) and assign(context, module_data, stream)"
             )
         if not isinstance(max_threads, int) or max_threads < 1:
             raise ValueError(f"max_threads must be an int >= 1, not {max_threads!r}")
@@ -202,11 +203,7 @@ class LegacyModule(StorageModule):
         validate_metadata(metadata, store=self.name)
         validate_content_type(content_type, store=self.name)
         if not self._has("put"):
-            # Without new_data either, the handle is made up: the module stores under handles
-            # its caller chooses.
-            handle = await self.new_data() if self._has("new_data") else uuid.uuid4().hex
-            await self.assign(handle, source, metadata=metadata, content_type=content_type)
-            return handle
+            return await super().put(source, metadata=metadata, content_type=content_type)
         handle = await self._write("put", None, source=source)
         if not isinstance(handle, str):
             raise StorageError(

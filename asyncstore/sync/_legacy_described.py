@@ -41,7 +41,7 @@ OPTIONAL_METHODS = (
     "capabilities",
 )
 """The original SDK's methods a legacy module may lack (it needs get_read_stream, and put or
-assign)."""
+both new_data and assign)."""
 
 
 def has_method(legacy: object, method: str) -> bool:
