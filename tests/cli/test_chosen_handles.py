@@ -25,6 +25,10 @@ inner = "files"
 [stores.picky]
 module = "legacy-picky"
 root = "picky"
+
+[stores.keeper]
+module = "legacy-keeper"
+root = "kept"
 """
 
 PICKY = """
@@ -44,7 +48,14 @@ class PickyModule(FileModule):
         return super().put(context, io.BytesIO(data))
 
 
+class KeeperModule(FileModule):
+    '''Never deletes anything.'''
+
+    delete = None
+
+
 PickyStore = legacy_module_class(PickyModule)
+KeeperStore = legacy_module_class(KeeperModule)
 """
 
 
@@ -60,6 +71,7 @@ def legacy(cli: Run, workdir: Path, tmp_path_factory: pytest.TempPathFactory) ->
             "legacy-files": "legacy_blobstore.asyncstore_plugin:FileStore",
             "legacy-scramble": "legacy_blobstore.asyncstore_plugin:ScrambleStore",
             "legacy-picky": "picky_plugin:PickyStore",
+            "legacy-keeper": "picky_plugin:KeeperStore",
         },
     )
     with (workdir / "asyncstore.toml").open("a") as config:
@@ -180,3 +192,17 @@ def test_a_failed_cp_still_prints_the_handles_of_what_it_stored(legacy: Run, wor
     assert sorted(printed) == ["mix/1.txt", "mix/3.txt"]
     assert sorted(json.loads(h)["id"] for h in printed.values()) == _stored(workdir, "picky")
     assert legacy("cat", f"picky:{printed['mix/3.txt']}").stdout == "ok"
+
+
+def test_check_of_a_store_that_cannot_delete_says_what_it_left(legacy: Run, workdir: Path) -> None:
+    result = legacy("check", "keeper", "--json")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+    report = json.loads(result.stdout)
+    assert report["failed"] == 0
+    details = {e["detail"] for e in report["results"].values() if e["outcome"] == "skipped"}
+    assert "KeeperModule declares 'delete' unsupported" in details
+    assert sorted(json.loads(h)["id"] for h in report["left"]) == _stored(workdir, "kept")
+    assert len(report["left"]) > 50
+    assert f"'keeper' cannot delete: the checks left {len(report['left'])} object(s)" in (
+        result.stderr
+    )
