@@ -15,6 +15,7 @@ from asyncstore.errors import (
     AlreadyExistsError,
     ConfigError,
     IntegrityError,
+    InvalidConditionError,
     InvalidKeyError,
     InvalidMetadataError,
     InvalidRangeError,
@@ -23,14 +24,15 @@ from asyncstore.errors import (
     PluginError,
     PluginLoadError,
     PluginNotFoundError,
+    PreconditionFailedError,
     StorageError,
     StorageFullError,
     TransientError,
     UnsupportedError,
 )
-from asyncstore.info import ObjectInfo
+from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import validate_key, validate_metadata, validate_prefix
-from asyncstore.module import StorageModule, Store
+from asyncstore.module import StorageModule, Store, check_conditions
 from asyncstore.streams import ByteSource, ReadStream, iter_source
 
 if TYPE_CHECKING:
@@ -46,7 +48,9 @@ __all__ = [
     "ByteSource",
     "Config",
     "ConfigError",
+    "Handle",
     "IntegrityError",
+    "InvalidConditionError",
     "InvalidKeyError",
     "InvalidMetadataError",
     "InvalidRangeError",
@@ -60,6 +64,7 @@ __all__ = [
     "PluginInfo",
     "PluginLoadError",
     "PluginNotFoundError",
+    "PreconditionFailedError",
     "ReadStream",
     "Registry",
     "StorageError",
@@ -68,6 +73,7 @@ __all__ = [
     "Store",
     "TransientError",
     "UnsupportedError",
+    "check_conditions",
     "describe_plugin",
     "iter_source",
     "open_store",

@@ -25,7 +25,7 @@ from rich.progress import (
 
 from asyncstore.cli._common import Target, emit_json, parse_target, run, state
 from asyncstore.config import public_spec
-from asyncstore.errors import NotFoundError, StorageError
+from asyncstore.errors import AlreadyExistsError, NotFoundError, StorageError
 from asyncstore.info import ObjectInfo
 from asyncstore.keys import validate_key, validate_prefix
 from asyncstore.module import StorageModule
@@ -38,6 +38,7 @@ class Totals:
 
     copied: int = 0
     skipped: int = 0
+    kept: int = 0
     bytes: int = 0
     handles: dict[str, str] = field(default_factory=dict)
     """Each copied object's source handle and the handle the target stored it under."""
@@ -49,6 +50,7 @@ class Totals:
         return {
             "copied": self.copied,
             "skipped": self.skipped,
+            "kept": self.kept,
             "bytes": self.bytes,
             "handles": dict(sorted(self.handles.items())),
         }
@@ -106,13 +108,16 @@ async def copy_tree(
     concurrency: int,
     skip_existing: bool,
     progress: Progress,
+    overwrite: bool = True,
     totals: Totals | None = None,
 ) -> Totals:
     """Copy one object, or (recursive) every object under a prefix, to another store.
 
-    A target that chooses its own handles gets no key (``target_key`` is not used, and
-    nothing is skipped); ``totals.handles`` records where each object went, including when
-    the copy fails partway (pass ``totals`` in to keep them).
+    With ``overwrite`` False, an object is stored only where none exists (atomically, by the
+    target store); existing ones are kept and counted. A target that chooses its own handles
+    gets no key (``target_key`` is not used, nothing is skipped and nothing can be
+    replaced); ``totals.handles`` records where each object went, including when the copy
+    fails partway (pass ``totals`` in to keep them).
     """
     totals = totals if totals is not None else Totals()
     totals.chooses_handles = not target.capabilities().get("named_keys")
@@ -145,9 +150,22 @@ async def copy_tree(
                 return
             async with await source.get_read_stream(info.handle) as stream:
                 counted = _Counting(stream, progress, overall)
-                totals.handles[info.handle] = await target.put(
-                    counted, key=key, metadata=info.metadata, content_type=info.content_type
-                )
+                try:
+                    totals.handles[info.handle] = await target.put(
+                        counted,
+                        key=key,
+                        metadata=info.metadata,
+                        content_type=info.content_type,
+                        # A store that chooses the handle creates a new object: none is
+                        # replaced, and it need not know conditions.
+                        overwrite=overwrite or key is None,
+                    )
+                except AlreadyExistsError:
+                    if overwrite:
+                        raise  # a key that clashes with a prefix: a real failure
+                    totals.kept += 1
+                    progress.advance(overall, info.size - counted.tell())
+                    return
             totals.copied += 1
             totals.bytes += info.size
 
@@ -194,6 +212,7 @@ def _run_copy(
     recursive: bool,
     concurrency: int,
     skip: bool,
+    overwrite: bool = True,
     as_json: bool = False,
 ) -> None:
     src, dst = parse_target(source), parse_target(destination)
@@ -225,6 +244,7 @@ def _run_copy(
                     concurrency=concurrency,
                     skip_existing=skip,
                     progress=progress,
+                    overwrite=overwrite,
                     totals=totals,
                 )
 
@@ -236,9 +256,10 @@ def _run_copy(
             _report(totals, as_json)
         raise
     _report(totals, as_json)
+    kept = f"; kept {totals.kept} existing (--no-overwrite)" if not overwrite else ""
     click.echo(
         f"copied {totals.copied} object(s), {totals.bytes} bytes; "
-        f"skipped {totals.skipped} already present",
+        f"skipped {totals.skipped} already present{kept}",
         err=True,
     )
 
@@ -271,6 +292,11 @@ _concurrency = click.option(
     default=False,
     help="Skip objects whose size and checksum already match.",
 )
+@click.option(
+    "--no-overwrite",
+    is_flag=True,
+    help="Never replace an object that exists at the destination (atomic create-only).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print totals and handles as JSON.")
 def cp(
     source: str,
@@ -278,6 +304,7 @@ def cp(
     recursive: bool,
     concurrency: int,
     skip_existing: bool,
+    no_overwrite: bool,
     as_json: bool,
 ) -> None:
     """Copy objects from any store to any store.
@@ -286,7 +313,15 @@ def cp(
     store that chooses its own handles, name no key (STORE or STORE:): each object's key
     and new handle are printed, separated by a tab.
     """
-    _run_copy(source, destination, recursive, concurrency, skip_existing, as_json)
+    _run_copy(
+        source,
+        destination,
+        recursive,
+        concurrency,
+        skip_existing,
+        overwrite=not no_overwrite,
+        as_json=as_json,
+    )
 
 
 @click.command()
@@ -301,4 +336,4 @@ def sync(source: str, destination: str, concurrency: int, as_json: bool) -> None
     where it stopped. Nothing is deleted from DESTINATION. A DESTINATION that chooses its
     own handles cannot say what it holds, so sync refuses it (use cp).
     """
-    _run_copy(source, destination, True, concurrency, True, as_json)
+    _run_copy(source, destination, True, concurrency, True, as_json=as_json)

@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import anyio
 import click
@@ -41,6 +41,16 @@ def _metadata(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--key", help="The key to store under (default: DESTINATION's key or the file name).")
 @click.option("--content-type", help="The MIME type (default: guessed from the file name).")
 @click.option("--meta", "meta", multiple=True, metavar="NAME=VALUE", help="User metadata.")
+@click.option(
+    "--no-overwrite",
+    is_flag=True,
+    help="Store only if no object exists under the key (atomic; fails if one does).",
+)
+@click.option(
+    "--if-match",
+    metavar="ETAG",
+    help="Replace only the object whose etag is ETAG (atomic compare-and-swap).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def put(
     source: str,
@@ -48,45 +58,54 @@ def put(
     key: str | None,
     content_type: str | None,
     meta: tuple[str, ...],
+    no_overwrite: bool,
+    if_match: str | None,
     as_json: bool,
 ) -> None:
     """Store a file (or standard input, with -) in a store and print its handle.
 
     DESTINATION is STORE, STORE:KEY or URL//KEY; a KEY ending in '/' gets the file's name,
     and with no KEY the file's name is the key. A store that chooses its own handles (a
-    legacy module) takes no KEY (STORE or STORE:): the handle it chose is printed.
+    legacy module) takes no KEY (STORE or STORE:). Prints the handle; --json adds the new
+    object's etag where the store reports it.
     """
+    if no_overwrite and if_match is not None:
+        raise click.UsageError("--no-overwrite and --if-match cannot be combined")
     target = parse_target(destination)
     named = key or target.key
     explicit = bool(meta) or content_type is not None
     if content_type is None and source != "-":
         content_type = mimetypes.guess_type(source)[0]
     metadata = _metadata(meta)
+    options: dict[str, Any] = {
+        "metadata": metadata,
+        "content_type": content_type,
+        "overwrite": not no_overwrite,
+        "if_match": if_match,
+    }
 
     async def main() -> str:
         async with state().open(target.store) as store:
             capabilities = store.capabilities()
-            chosen = _put_key(capabilities, target.store, named, source)
+            options["key"] = _put_key(capabilities, target.store, named, source)
+            if options["key"] is None:  # a store that chooses the handle replaces nothing
+                options["overwrite"] = True
             if explicit and not capabilities.get("metadata"):
                 raise click.UsageError(
                     f"{public_spec(target.store)!r} keeps no metadata or content type: "
                     "--meta and --content-type would be lost"
                 )
             if source == "-":
-                return await store.put(
-                    sys.stdin.buffer, key=chosen, metadata=metadata, content_type=content_type
-                )
+                return await store.put(sys.stdin.buffer, **options)
             file = await anyio.to_thread.run_sync(open, source, "rb")
             try:
-                return await store.put(
-                    file, key=chosen, metadata=metadata, content_type=content_type
-                )
+                return await store.put(file, **options)
             finally:
                 await anyio.to_thread.run_sync(file.close)
 
     handle = run(main)
     if as_json:
-        emit_json({"handle": handle})
+        emit_json({"handle": handle, "etag": getattr(handle, "etag", None)})
     else:
         click.echo(handle)
 

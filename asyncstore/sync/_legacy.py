@@ -192,12 +192,16 @@ class LegacyModule(StorageModule):
         key: str | None = None,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
     ) -> str:
         """Store the bytes of ``source`` through the legacy ``put`` (or new_data + assign).
 
         Raises:
-            UnsupportedError: If a key is given: the legacy module chooses handles.
+            UnsupportedError: If a key or a condition is given: the legacy module chooses
+                handles and knows no conditions.
         """
+        self._write_conditions(overwrite, if_match)
         if key is not None:
             raise UnsupportedError("this module chooses its own handles", store=self.name)
         validate_metadata(metadata, store=self.name)
@@ -233,12 +237,15 @@ class LegacyModule(StorageModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
     ) -> None:
         """Store the bytes of ``source`` under ``handle`` through the legacy ``assign``.
 
         Raises:
-            UnsupportedError: If the legacy module has no ``assign``.
+            UnsupportedError: If the legacy module has no ``assign``, or a condition is given.
         """
+        self._write_conditions(overwrite, if_match)
         validate_metadata(metadata, store=self.name)
         validate_content_type(content_type, store=self.name)
         if not self._has("assign"):
@@ -284,7 +291,7 @@ class LegacyModule(StorageModule):
             await self._in_thread(self._streams, "close", handle, close_raw, raw)
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
         """Open the legacy stream of ``handle`` as a `ReadStream` over ``[start, end)``.
 
@@ -292,6 +299,7 @@ class LegacyModule(StorageModule):
         and back, so the object is opened once.
         """
         check_range(start, end, store=self.name)
+        self._check_read_condition(if_match)
         if self._has("get_size"):
             size = await self._size(handle)
             raw = await self._open(handle)
@@ -322,12 +330,13 @@ class LegacyModule(StorageModule):
 
     # ---- other operations ----------------------------------------------------------------
 
-    async def delete(self, handle: str) -> None:
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
         """Delete through the legacy ``delete``; a missing object is not an error.
 
         Raises:
-            UnsupportedError: If the legacy module has no ``delete``.
+            UnsupportedError: If the legacy module has no ``delete``, or ``if_match`` is given.
         """
+        self._check_delete_condition(if_match)
         try:
             await self._call("delete", handle, handle=handle)
         except NotFoundError:
