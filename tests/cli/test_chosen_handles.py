@@ -101,7 +101,8 @@ def test_put_prints_the_handle_the_store_chose(
     handle = result.stdout.strip()
     assert _stored(workdir) == [json.loads(handle)["id"]]
     assert legacy("cat", f"secure:{handle}").stdout == "hello, legacy"
-    as_json = legacy("put", "hello.txt", destination, "--json")
+    # A new handle replaces nothing: create-only holds without the store knowing conditions.
+    as_json = legacy("put", "hello.txt", destination, "--json", "--no-overwrite")
     other = json.loads(as_json.stdout)["handle"]
     assert other != handle and legacy("cat", f"secure:{other}").stdout == "hello, legacy"
     piped = legacy("put", "-", destination, input="from a pipe")
@@ -148,7 +149,7 @@ def test_cp_prints_each_key_and_the_handle_it_got(legacy: Run, workdir: Path) ->
     assert [key for key, _ in lines] == sorted(contents)
     for key, handle in lines:
         assert legacy("cat", f"secure:{handle}").stdout == contents[key]
-    single = legacy("cp", "local:docs/a.txt", "secure", "--json")
+    single = legacy("cp", "local:docs/a.txt", "secure", "--json", "--no-overwrite")
     report = json.loads(single.stdout)
     assert (report["copied"], report["skipped"], report["bytes"]) == (1, 0, 5)
     [(key, handle)] = report["handles"].items()
