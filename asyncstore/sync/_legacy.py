@@ -43,7 +43,7 @@ from asyncstore.sync._legacy_io import (
     SourceReader,
     close_raw,
     measure,
-    seekable,
+    open_measured,
 )
 
 __all__ = ["LegacyModule", "from_sync_module"]
@@ -265,19 +265,6 @@ class LegacyModule(StorageModule):
             self._calls, "get_read_stream", handle, self._open_sync, handle
         )
 
-    def _open_measured_sync(self, handle: str) -> tuple[Any, int]:
-        """Open the legacy stream and find its size (without ``get_size``), at offset 0."""
-        raw = self._open_sync(handle)
-        try:
-            size = measure(raw)
-            if not seekable(raw):  # read through to measure: start again
-                close_raw(raw)
-                raw = self._open_sync(handle)
-        except BaseException:
-            close_raw(raw)
-            raise
-        return raw, size
-
     async def _size(self, handle: str) -> int:
         if self._has("get_size"):
             size = await self._call("get_size", handle, handle=handle)
@@ -305,7 +292,7 @@ class LegacyModule(StorageModule):
             raw = await self._open(handle)
         else:
             raw, size = await self._in_thread(
-                self._calls, "get_read_stream", handle, self._open_measured_sync, handle
+                self._calls, "get_read_stream", handle, open_measured, self._open_sync, handle
             )
         info = ObjectInfo(handle=handle, size=size)
         return LegacyReadStream(self, raw, info, start=start, end=end)

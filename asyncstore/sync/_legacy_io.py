@@ -8,7 +8,7 @@ bytes from; `LegacyReadStream` is an async `ReadStream` over the blocking file a
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from asyncstore.errors import IntegrityError
@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 
     from asyncstore.sync._legacy import LegacyModule
 
-__all__ = ["LegacyReadStream", "SourceReader", "close_raw", "measure", "seekable"]
+__all__ = [
+    "LegacyReadStream",
+    "SourceReader",
+    "close_raw",
+    "measure",
+    "open_measured",
+    "seekable",
+]
 
 _SKIP_CHUNK = 1 << 20
 
@@ -158,3 +165,21 @@ def measure(raw: Any) -> int:
     if seekable(raw):
         raw.seek(0)
     return total
+
+
+def open_measured(open_sync: Callable[[str], Any], handle: str) -> tuple[Any, int]:
+    """Open a legacy stream with ``open_sync(handle)`` and measure it; return it at offset 0.
+
+    For modules without ``get_size``: a seekable stream is measured by seeking, so the object
+    is opened once; one that cannot seek is read through and opened again.
+    """
+    raw = open_sync(handle)
+    try:
+        size = measure(raw)
+        if not seekable(raw):
+            close_raw(raw)
+            raw = open_sync(handle)
+    except BaseException:
+        close_raw(raw)
+        raise
+    return raw, size
