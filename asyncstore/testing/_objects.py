@@ -16,7 +16,7 @@ from asyncstore.errors import (
     StorageError,
 )
 from asyncstore.module import StorageModule
-from asyncstore.testing._base import SuiteBase
+from asyncstore.testing._base import PRESUMED, SuiteBase
 
 INVALID_KEYS: list[Any] = [
     "",
@@ -161,6 +161,7 @@ class ObjectTests(SuiteBase):
             assert not await module.available(self.k("meta/bad-type"))
 
     async def test_delete(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         handle = await self.put(module, b"bye", "delete/obj")
         await module.delete(handle)
         assert not await module.available(handle)
@@ -168,15 +169,18 @@ class ObjectTests(SuiteBase):
             await module.stat(handle)
 
     async def test_delete_missing_is_not_an_error(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         await module.delete(await self.unknown_handle(module))
 
     async def test_delete_twice(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         handle = await self.put(module, b"bye", "delete/twice")
         await module.delete(handle)
         await module.delete(handle)
         assert not await module.available(handle)
 
     async def test_delete_leaves_siblings(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         keep = await self.put(module, b"keep", "delete/dir/keep")
         gone = await self.put(module, b"gone", "delete/dir/gone")
         await module.delete(gone)
@@ -236,13 +240,15 @@ class ObjectTests(SuiteBase):
         self.require(module, "named_keys")
         operations: list[Callable[[], Awaitable[object]]] = [
             lambda: module.put(b"x", key=key),
-            lambda: module.assign(key, b"x"),
             lambda: module.stat(key),
             lambda: module.get_read_stream(key),
             lambda: module.get_size(key),
-            lambda: module.delete(key),
             lambda: module.available(key),
         ]
+        if self.supports(module, "assign"):
+            operations.append(lambda: module.assign(key, b"x"))
+        if self.supports(module, "delete"):
+            operations.append(lambda: module.delete(key))
         for operation in operations:
             with pytest.raises(InvalidKeyError):
                 await operation()
@@ -276,6 +282,8 @@ class ObjectTests(SuiteBase):
             "presign",
         ):
             assert isinstance(capabilities.get(name), bool), name
+        for name in PRESUMED:
+            assert isinstance(capabilities.get(name, True), bool), name
         limit = capabilities.get("max_object_size")
         assert limit is None or isinstance(limit, int)
         assert module.capabilities() == capabilities

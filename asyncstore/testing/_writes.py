@@ -10,7 +10,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from asyncstore.errors import NotFoundError, UnsupportedError
+from asyncstore.errors import NotFoundError
 from asyncstore.memory import MemoryModule
 from asyncstore.module import StorageModule
 from asyncstore.testing._base import MiB, SourceFailed, SuiteBase, failing_source
@@ -129,6 +129,7 @@ class WriteTests(SuiteBase):
         assert await module.get_size(handle) == 6
 
     async def test_new_data_is_not_available(self, module: StorageModule) -> None:
+        self.require(module, "new_data")
         handle = await module.new_data()
         assert isinstance(handle, str)
         assert not await module.available(handle)
@@ -136,20 +137,21 @@ class WriteTests(SuiteBase):
             await module.stat(handle)
 
     async def test_new_data_handles_are_unique(self, module: StorageModule) -> None:
+        self.require(module, "new_data")
         handles = {await module.new_data() for _ in range(50)}
         assert len(handles) == 50
 
     async def test_assign_after_new_data(self, module: StorageModule) -> None:
+        self.require(module, "new_data")
+        self.require(module, "assign")
         handle = await module.new_data()
-        try:
-            await module.assign(handle, b"assigned", content_type="text/plain")
-        except UnsupportedError:
-            pytest.skip("the module does not support assign")
+        await module.assign(handle, b"assigned", content_type="text/plain")
         assert await module.available(handle)
         assert await self.read_all(module, handle) == b"assigned"
 
     async def test_assign_to_a_chosen_key(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
+        self.require(module, "assign")
         await module.assign(self.k("chosen/key"), b"chosen")
         assert await self.read_all(module, self.k("chosen/key")) == b"chosen"
 
@@ -180,12 +182,11 @@ class WriteTests(SuiteBase):
     async def test_failing_source_on_new_data_leaves_it_unavailable(
         self, module: StorageModule
     ) -> None:
+        self.require(module, "new_data")
+        self.require(module, "assign")
         handle = await module.new_data()
-        try:
-            with pytest.raises(SourceFailed):
-                await module.assign(handle, failing_source(self.pattern(MiB), 1000))
-        except UnsupportedError:
-            pytest.skip("the module does not support assign")
+        with pytest.raises(SourceFailed):
+            await module.assign(handle, failing_source(self.pattern(MiB), 1000))
         assert not await module.available(handle)
 
     async def test_concurrent_readers_never_see_a_mix(self, module: StorageModule) -> None:
