@@ -50,6 +50,9 @@ from asyncstore.streams import ByteSource, ReadStream
 
 __all__ = ["MountModule"]
 
+_WRITES = ("writable", "assign", "delete")
+"""Capabilities a mount has when any mounted store has them (missing counts as having)."""
+
 _SHORT = MAX_KEY_BYTES // 4
 """A key of at most this many characters is within the limit (UTF-8: 4 bytes at most each)."""
 
@@ -378,17 +381,22 @@ class MountModule(StorageModule):
     def capabilities(self) -> dict[str, Any]:
         """Return what every mount offers (see `intersect_capabilities`).
 
-        ``server_side_copy`` is only true with a single mount (copies across mounts stream),
-        and ``writable`` is false only when no mount takes writes.
+        ``server_side_copy`` is only true with a single mount (copies across mounts stream);
+        ``writable``, ``assign`` and ``delete`` are false only when no mount has them, and
+        ``new_data`` is the mount's that makes new handles.
         """
         stores = list(self._mounts.values())
         effective = intersect_capabilities(
             [store.capabilities() for store in stores],
             [len(point.encode()) for point in self._mounts],
         )
-        effective["writable"] = any(
-            store.capabilities().get("writable", True) is not False for store in stores
-        )
+        # Writes are possible where any mount takes them: those routed to one that does not
+        # are refused by it (`PermissionDeniedError`).
+        for name in _WRITES:
+            effective[name] = any(
+                store.capabilities().get(name, True) is not False for store in stores
+            )
+        effective["new_data"] = self._default[1].capabilities().get("new_data", True) is not False
         effective["server_side_copy"] = bool(effective.get("server_side_copy")) and (
             len(stores) == 1
         )

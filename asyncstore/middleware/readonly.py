@@ -198,13 +198,17 @@ class ReadOnlyModule(WrapperModule):
     def capabilities(self) -> dict[str, Any]:
         """Return the inner store's capabilities for reading, and no writes.
 
-        ``writable`` and the conditions on writes are False; ``conditional_read``, ranges,
-        listing and presigning (of reads) are the inner store's.
+        ``writable``, ``new_data``, ``assign``, ``delete`` and the conditions on writes are
+        False; ``conditional_read``, ranges, listing and presigning (of reads) are the inner
+        store's.
         """
         effective = dict(self._inner.capabilities())
         effective.update(
             {
                 "writable": False,
+                "new_data": False,
+                "assign": False,
+                "delete": False,
                 "server_side_copy": False,
                 "reconfigure": False,
                 "conditional_create": False,

@@ -18,7 +18,8 @@ plugin (asyncio by default; override the ``anyio_backend`` fixture with
 ``pytest.mark.asyncio`` on the subclass (and ``pytest_asyncio.fixture`` for the module
 fixture), pytest-asyncio runs it instead. Knobs are class attributes: see `SuiteBase`.
 
-A module that accepts no writes declares ``capabilities()["writable"]`` False, and its suite
+A module that accepts no writes declares ``capabilities()["writable"]`` False (and
+``new_data``, ``assign``, ``delete`` and the conditions on writes False too), and its suite
 overrides the `SuiteBase.seed` hook to store the objects the checks read through a writable
 store beneath it: the reading checks run over them, the writing checks skip, and
 `ReadOnlyTests` checks that every write is refused.

@@ -44,7 +44,7 @@ class ConditionTests(SuiteBase):
     # ---- what every module does --------------------------------------------------------
 
     async def test_put_reports_the_stored_etag(self, module: StorageModule) -> None:
-        self.require_writable(module)
+        self.require(module, "writable")
         handle = await self.put(module, b"tagged", "cond/tagged")
         etag = getattr(handle, "etag", None)
         if etag is not None:
@@ -69,7 +69,7 @@ class ConditionTests(SuiteBase):
         assert not await module.available(self.k("cond/bad")), "a refused put stored an object"
 
     async def test_undeclared_conditions_are_refused(self, module: StorageModule) -> None:
-        self.require_writable(module)
+        self.require(module, "writable")
         self.require(module, "named_keys")
         caps = module.capabilities()
         key = self.k("cond/undeclared")

@@ -87,6 +87,9 @@ async def test_capabilities_declare_no_writes() -> None:
     async with ReadOnlyModule(inner=MemoryModule()) as view:
         capabilities = view.capabilities()
     assert capabilities["writable"] is False
+    assert capabilities["new_data"] is False
+    assert capabilities["assign"] is False
+    assert capabilities["delete"] is False
     assert capabilities["conditional_create"] is False
     assert capabilities["conditional_replace"] is False
     assert capabilities["conditional_delete"] is False
