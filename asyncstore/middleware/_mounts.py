@@ -23,6 +23,7 @@ __all__ = [
     "close_all",
     "intersect_capabilities",
     "merge_listings",
+    "mount_capabilities",
     "total_capacity",
 ]
 
@@ -145,3 +146,29 @@ async def close_all(stores: list[StorageModule]) -> None:
             first = first or exc
     if first is not None:
         raise first
+
+
+_WRITES = ("writable", "assign", "delete")
+"""Capabilities a mount has when any of its stores has them (missing counts as having)."""
+
+
+def mount_capabilities(
+    mounts: Mapping[str, StorageModule], *, new_handles: StorageModule
+) -> dict[str, Any]:
+    """Return the capabilities of a mount store: what every mounted store offers.
+
+    See `intersect_capabilities`; besides, ``server_side_copy`` is only true with a single
+    mount (copies across mounts stream), ``writable``, ``assign`` and ``delete`` are false
+    only when no mount has them (the writes routed to a mount without them are refused
+    there), and ``new_data`` is that of ``new_handles``, the store that makes new handles.
+    """
+    stores = list(mounts.values())
+    each = [store.capabilities() for store in stores]
+    effective = intersect_capabilities(each, [len(point.encode()) for point in mounts])
+    for name in _WRITES:
+        effective[name] = any(caps.get(name, True) is not False for caps in each)
+    effective["new_data"] = new_handles.capabilities().get("new_data", True) is not False
+    effective["server_side_copy"] = bool(effective.get("server_side_copy")) and len(stores) == 1
+    effective["named_keys"] = True
+    effective["reconfigure"] = False
+    return effective

@@ -40,8 +40,8 @@ from asyncstore.middleware._base import cleanup_all, resolve_inner
 from asyncstore.middleware._mounts import (
     check_mount_points,
     close_all,
-    intersect_capabilities,
     merge_listings,
+    mount_capabilities,
     total_capacity,
 )
 from asyncstore.middleware._views import closing, renamed, renamed_stream, reraise_renamed
@@ -49,9 +49,6 @@ from asyncstore.module import StorageModule
 from asyncstore.streams import ByteSource, ReadStream
 
 __all__ = ["MountModule"]
-
-_WRITES = ("writable", "assign", "delete")
-"""Capabilities a mount has when any mounted store has them (missing counts as having)."""
 
 _SHORT = MAX_KEY_BYTES // 4
 """A key of at most this many characters is within the limit (UTF-8: 4 bytes at most each)."""
@@ -379,30 +376,8 @@ class MountModule(StorageModule):
     # ---- description and lifecycle -------------------------------------------------------
 
     def capabilities(self) -> dict[str, Any]:
-        """Return what every mount offers (see `intersect_capabilities`).
-
-        ``server_side_copy`` is only true with a single mount (copies across mounts stream);
-        ``writable``, ``assign`` and ``delete`` are false only when no mount has them, and
-        ``new_data`` is the mount's that makes new handles.
-        """
-        stores = list(self._mounts.values())
-        effective = intersect_capabilities(
-            [store.capabilities() for store in stores],
-            [len(point.encode()) for point in self._mounts],
-        )
-        # Writes are possible where any mount takes them: those routed to one that does not
-        # are refused by it (`PermissionDeniedError`).
-        for name in _WRITES:
-            effective[name] = any(
-                store.capabilities().get(name, True) is not False for store in stores
-            )
-        effective["new_data"] = self._default[1].capabilities().get("new_data", True) is not False
-        effective["server_side_copy"] = bool(effective.get("server_side_copy")) and (
-            len(stores) == 1
-        )
-        effective["named_keys"] = True
-        effective["reconfigure"] = False
-        return effective
+        """Return what every mount offers (see `mount_capabilities`)."""
+        return mount_capabilities(self._mounts, new_handles=self._default[1])
 
     async def statistics(self) -> dict[str, Any]:
         """Return the statistics of every mount, and their capacity in total.
