@@ -1,8 +1,10 @@
-"""Conformance checks for modules that accept no writes (``capabilities()["writable"]`` False).
+"""Conformance check of the ``writable`` capability: writes are refused exactly when it is False.
 
-Such a module (a read-only view) runs the reading checks over objects its suite stores through
-the `SuiteBase.seed` hook, skips the writing checks, and must refuse every write here: with
-`PermissionDeniedError`, before reading the source or touching anything stored.
+A module that declares ``capabilities()["writable"]`` False (a read-only view) runs the reading
+checks over objects its suite stores through the `SuiteBase.seed` hook, skips the writing
+checks, and must refuse every write: with `PermissionDeniedError`, before reading the source or
+touching anything stored, and say so in its other capabilities too. Every other module must
+accept writes.
 """
 
 from __future__ import annotations
@@ -18,14 +20,27 @@ from asyncstore.testing._base import SuiteBase
 
 
 class ReadOnlyTests(SuiteBase):
-    """Checks that a module declaring ``writable`` False refuses every write."""
+    """The check that a module writes, or refuses every write, as its ``writable`` says."""
 
-    def _require_read_only(self, module: StorageModule) -> None:
+    async def test_writes_follow_the_writable_capability(self, module: StorageModule) -> None:
         if self.supports(module, "writable"):
-            pytest.skip(f"{type(module).__name__} accepts writes ('writable' is not False)")
+            handle = await self.put(module, b"accepted", "writable/accepted")
+            assert await self.read_all(module, handle) == b"accepted"
+            if self.supports(module, "delete"):
+                await module.delete(handle)
+            return
+        self._check_capabilities_offer_no_writes(module)
+        await self._check_every_write_is_refused(module)
+        await self._check_no_source_is_read(module)
 
-    async def test_every_write_is_refused_and_changes_nothing(self, module: StorageModule) -> None:
-        self._require_read_only(module)
+    @staticmethod
+    def _check_capabilities_offer_no_writes(module: StorageModule) -> None:
+        capabilities = module.capabilities()
+        writes = [name for name in CONDITION_CAPABILITIES if name != "conditional_read"]
+        for name in ["new_data", "assign", "delete", *writes]:
+            assert capabilities.get(name) is False, f"a read-only module declares {name!r}"
+
+    async def _check_every_write_is_refused(self, module: StorageModule) -> None:
         kept = await self.put(
             module, b"kept", "ro/kept", metadata={"v": "1"}, content_type="text/plain"
         )
@@ -62,9 +77,11 @@ class ReadOnlyTests(SuiteBase):
         assert not await module.available(new_key), "a refused write stored an object"
         if module.capabilities().get("list"):
             assert [info.handle for info in await self.listing(module, "ro/")] == [kept]
+        if module.capabilities().get("presign"):
+            with pytest.raises(PermissionDeniedError):
+                await module.presign(kept, method="PUT")
 
-    async def test_a_refused_write_never_reads_its_source(self, module: StorageModule) -> None:
-        self._require_read_only(module)
+    async def _check_no_source_is_read(self, module: StorageModule) -> None:
         pulled: list[bytes] = []
 
         async def source() -> AsyncIterator[bytes]:
@@ -77,14 +94,3 @@ class ReadOnlyTests(SuiteBase):
         with pytest.raises(PermissionDeniedError):
             await module.put(source(), key=key)
         assert pulled == [], "a read-only module read the source of a write it refuses"
-
-    async def test_capabilities_offer_no_writes(self, module: StorageModule) -> None:
-        self._require_read_only(module)
-        capabilities = module.capabilities()
-        writes = [name for name in CONDITION_CAPABILITIES if name != "conditional_read"]
-        for name in ["new_data", "assign", "delete", *writes]:
-            assert capabilities.get(name) is False, f"a read-only module declares {name!r}"
-        if capabilities.get("presign"):
-            handle = await self.put(module, b"x", "ro/presign")
-            with pytest.raises(PermissionDeniedError):
-                await module.presign(handle, method="PUT")

@@ -160,14 +160,36 @@ class _ReadingView(ReadOnlyModule):
         return await super().put(b"", **kwargs)
 
 
+class _DeclaringDeletes(ReadOnlyModule):
+    """A view that claims it can delete."""
+
+    def capabilities(self) -> dict[str, Any]:
+        return {**super().capabilities(), "delete": True}
+
+
+class _RefusingMemory(MemoryModule):
+    """A store that refuses writes without declaring it."""
+
+    async def assign(self, handle: str, source: Any, **kwargs: Any) -> str:
+        raise PermissionDeniedError("no", store=self.name, handle=handle)
+
+
 async def test_the_suite_catches_a_view_that_writes() -> None:
     suite = _Seeded()
+    check = suite.test_writes_follow_the_writable_capability
     async with _DeletingView(inner=MemoryModule()) as view:
         with pytest.raises(pytest.fail.Exception, match="DID NOT RAISE"):
-            await suite.test_every_write_is_refused_and_changes_nothing(view)
+            await check(view)
     async with _ReadingView(inner=MemoryModule()) as view:
         with pytest.raises(AssertionError, match="read the source"):
-            await suite.test_a_refused_write_never_reads_its_source(view)
+            await check(view)
+    async with _DeclaringDeletes(inner=MemoryModule()) as view:
+        with pytest.raises(AssertionError, match="declares 'delete'"):
+            await check(view)
+    async with _RefusingMemory() as store:
+        with pytest.raises(PermissionDeniedError):
+            await check(store)
     async with ReadOnlyModule(inner=MemoryModule()) as view:
-        await suite.test_every_write_is_refused_and_changes_nothing(view)
-        await suite.test_a_refused_write_never_reads_its_source(view)
+        await check(view)
+    async with MemoryModule() as store:
+        await check(store)
