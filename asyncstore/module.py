@@ -378,6 +378,7 @@ class StorageModule(ABC):
             "presign": _overrides(cls, "presign"),
             "reconfigure": _overrides(cls, "reconfigure"),
             "max_object_size": None,
+            "writable": True,
             **dict.fromkeys(CONDITION_CAPABILITIES, False),
         }
         return {**derived, **cls.CAPABILITIES}
@@ -387,11 +388,13 @@ class StorageModule(ABC):
 
         Standard keys: ``range_read``, ``seek``, ``list``, ``metadata``, ``named_keys``,
         ``new_data``, ``assign``, ``delete``, ``server_side_copy``, ``presign``,
-        ``reconfigure``, ``max_object_size``, the conditions honoured
-        (``conditional_create``, ``conditional_replace``, ``conditional_delete``,
-        ``conditional_read``), and CDMI names such as ``cdmi_encryption``. ``new_data``,
-        ``assign`` and ``delete`` are False only for modules (legacy ones, or write-once
-        stores) that cannot do them; a module that leaves them out has them.
+        ``reconfigure``, ``max_object_size``, ``max_key_bytes`` (when a module takes shorter
+        keys than the key rules' 1024 bytes), ``writable`` (False when every write raises
+        `PermissionDeniedError`), the conditions honoured (``conditional_create``,
+        ``conditional_replace``, ``conditional_delete``, ``conditional_read``), and CDMI names
+        such as ``cdmi_encryption``. ``new_data``, ``assign`` and ``delete`` are False only for
+        modules (legacy ones, write-once stores or read-only views) that cannot do them; a
+        module that leaves them out has them, and so with ``writable``.
         """
         return self.class_capabilities()
 

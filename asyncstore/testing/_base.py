@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 MiB = 1 << 20
 
-PRESUMED = frozenset({"new_data", "assign", "delete"})
+PRESUMED = frozenset({"new_data", "assign", "delete", "writable"})
 """Capabilities a module has unless it declares them False (the contract's own operations)."""
 
 
@@ -99,6 +99,31 @@ class SuiteBase:
         await module.delete(handle)
         return handle
 
+    async def seed(
+        self, module: StorageModule, data: Any, *, key: str | None = None, **kwargs: Any
+    ) -> str:
+        """Store an object for the checks to read, in a module that accepts no writes.
+
+        `put` calls this instead of writing through a module whose ``capabilities()`` say
+        ``writable`` is False (a read-only view): the suite of such a module overrides it to
+        store through the writable store beneath, so that the reading checks run over the
+        objects it fills in, while the writing checks skip.
+
+        Args:
+            module: The module under test.
+            data: The bytes (any byte source), as for `StorageModule.put`.
+            key: The key, already under `key_prefix`; None when the check lets the store
+                choose.
+            **kwargs: ``metadata`` and ``content_type``, as for `StorageModule.put`.
+
+        Returns:
+            The handle under which ``module`` shows the object.
+        """
+        pytest.fail(
+            f"{type(module).__name__} declares 'writable' False: override seed() in its suite "
+            "to store the objects the checks read through a writable store beneath it"
+        )
+
     # ---- helpers --------------------------------------------------------------------------
 
     def k(self, key: str) -> str:
@@ -123,9 +148,18 @@ class SuiteBase:
     async def put(
         self, module: StorageModule, data: Any, key: str | None = None, **kwargs: Any
     ) -> str:
-        """Store ``data`` under ``key`` (prefixed) when the module is keyed, else anywhere."""
+        """Store ``data`` under ``key`` (prefixed) when the module is keyed, else anywhere.
+
+        A module that accepts no writes is filled through `seed` instead.
+        """
         if key is not None and module.capabilities().get("named_keys"):
-            return await module.put(data, key=self.k(key), **kwargs)
+            key = self.k(key)
+        else:
+            key = None
+        if not self.supports(module, "writable"):
+            return await self.seed(module, data, key=key, **kwargs)
+        if key is not None:
+            return await module.put(data, key=key, **kwargs)
         return await module.put(data, **kwargs)
 
     @staticmethod

@@ -110,6 +110,7 @@ class ListTests(SuiteBase):
         assert await self._keys(module) == []
 
     async def test_list_skips_failed_puts(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "list")
         self.require(module, "named_keys")
 
