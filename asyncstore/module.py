@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from asyncstore.errors import ConfigError, NotFoundError, UnsupportedError
 from asyncstore.info import ObjectInfo
-from asyncstore.keys import validate_key
+from asyncstore.keys import MAX_KEY_BYTES, validate_key
 from asyncstore.streams import ByteSource, ReadStream
 
 if TYPE_CHECKING:
@@ -230,6 +230,8 @@ class StorageModule(ABC):
             "presign": _overrides(cls, "presign"),
             "reconfigure": _overrides(cls, "reconfigure"),
             "max_object_size": None,
+            "max_key_bytes": MAX_KEY_BYTES,
+            "list_order": "lexicographic",
         }
         return {**derived, **cls.CAPABILITIES}
 
@@ -237,8 +239,11 @@ class StorageModule(ABC):
         """Return this module's JSON-serialisable capabilities; does no I/O.
 
         Standard keys: ``range_read``, ``seek``, ``list``, ``metadata``, ``named_keys``,
-        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``, and CDMI
-        names such as ``cdmi_encryption``.
+        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``,
+        ``max_key_bytes`` (the longest key accepted, at most 1024 bytes of UTF-8: less where
+        the store adds a prefix of its own), ``list_order`` (``lexicographic``; ``tree`` where
+        listings come in directory-tree order, each directory's entries sorted by name, so
+        ``a/b`` comes before ``a-b``), and CDMI names such as ``cdmi_encryption``.
         """
         return self.class_capabilities()
 

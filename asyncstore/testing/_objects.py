@@ -82,9 +82,10 @@ class ObjectTests(SuiteBase):
 
     async def test_longest_valid_key(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
-        # Exactly 1024 bytes with the prefix, in segments of at most 200 bytes (filesystems
-        # limit a name to 255), with multi-byte characters.
-        room = 1024 - len(self.key_prefix.encode())
+        # Exactly the declared limit with the prefix, in segments of at most 200 bytes
+        # (filesystems limit a name to 255), with multi-byte characters.
+        limit = module.capabilities().get("max_key_bytes", 1024)
+        room = limit - len(self.key_prefix.encode())
         unit = "é" * 40 + "k" * 119  # 199 bytes, 200 with its separator
         segments = []
         while room > 200:
@@ -93,8 +94,10 @@ class ObjectTests(SuiteBase):
         segments.append("k" * room)
         key = "/".join(segments)
         handle = await self.put(module, b"long", key)
-        assert len(handle.encode()) == 1024
+        assert len(handle.encode()) == limit
         assert await self.read_all(module, handle) == b"long"
+        with pytest.raises(InvalidKeyError):
+            await self.put(module, b"longer", key + "k")
 
     async def test_metadata_round_trip(self, module: StorageModule) -> None:
         self.require(module, "metadata")
@@ -278,6 +281,9 @@ class ObjectTests(SuiteBase):
             assert isinstance(capabilities.get(name), bool), name
         limit = capabilities.get("max_object_size")
         assert limit is None or isinstance(limit, int)
+        key_limit = capabilities.get("max_key_bytes", 1024)
+        assert isinstance(key_limit, int) and 0 < key_limit <= 1024
+        assert capabilities.get("list_order", "lexicographic") in ("lexicographic", "tree")
         assert module.capabilities() == capabilities
 
     async def test_async_context_manager_and_aclose(self, module: StorageModule) -> None:
