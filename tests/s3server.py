@@ -228,30 +228,39 @@ _EMPTIED_BUCKETS: dict[str, list[str]] = {}
 """Emptied buckets of the tests that ended, by endpoint URL, for the next tests to reuse."""
 
 
-@pytest.fixture
-def bucket(boto3_client: Any, s3_endpoint: Endpoint) -> Iterator[str]:
-    """An empty bucket, removed or emptied after the test.
+@contextlib.contextmanager
+def scratch_bucket(client: Any, endpoint: Endpoint) -> Iterator[str]:
+    """Yield an empty bucket of ``endpoint``; empty it afterwards for the next test.
 
-    Buckets are reused once emptied: a new bucket costs SeaweedFS a new volume on its first
-    write (a fifth of a second).
+    Buckets of the servers the tests start are reused once emptied: a new bucket costs
+    SeaweedFS a new volume on its first write (a fifth of a second). Buckets of an external
+    endpoint are removed.
     """
-    pool = _EMPTIED_BUCKETS.setdefault(s3_endpoint.url, [])
+    pool = _EMPTIED_BUCKETS.setdefault(endpoint.url, [])
     if pool:
         name = pool.pop()
     else:
         name = f"asyncstore-test-{uuid.uuid4().hex[:20]}"
-        if s3_endpoint.region == "us-east-1":
-            boto3_client.create_bucket(Bucket=name)
+        if endpoint.region == "us-east-1":
+            client.create_bucket(Bucket=name)
         else:
-            boto3_client.create_bucket(
-                Bucket=name,
-                CreateBucketConfiguration={"LocationConstraint": s3_endpoint.region},
+            client.create_bucket(
+                Bucket=name, CreateBucketConfiguration={"LocationConstraint": endpoint.region}
             )
-    yield name
-    if s3_endpoint.name != "external" and _empty(boto3_client, name):
-        pool.append(name)
-    else:
-        _empty_and_delete(boto3_client, name)
+    try:
+        yield name
+    finally:
+        if endpoint.name != "external" and _empty(client, name):
+            pool.append(name)
+        else:
+            _empty_and_delete(client, name)
+
+
+@pytest.fixture
+def bucket(boto3_client: Any, s3_endpoint: Endpoint) -> Iterator[str]:
+    """An empty bucket, removed or emptied after the test."""
+    with scratch_bucket(boto3_client, s3_endpoint) as name:
+        yield name
 
 
 @pytest.fixture
