@@ -53,6 +53,8 @@ class Endpoint:
     """Whether requests with a wrong signature or unknown credentials are refused."""
     kms: bool = False
     """Whether the server offers SSE-KMS with keys created through `create_kms_key`."""
+    sts: bool = False
+    """Whether the server answers STS AssumeRole at its endpoint for any role."""
 
     def module_options(self) -> dict[str, Any]:
         return {
@@ -145,7 +147,14 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint
     """moto's S3 server, in a process of its own (it accepts any credentials)."""
     with moto_server(tmp_path_factory.mktemp("moto"), "testing", "testing") as url:
         yield Endpoint(
-            url, "testing", "testing", "us-east-1", name="moto", checks_signatures=False, kms=True
+            url,
+            "testing",
+            "testing",
+            "us-east-1",
+            name="moto",
+            checks_signatures=False,
+            kms=True,
+            sts=True,
         )
 
 

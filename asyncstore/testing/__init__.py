@@ -22,13 +22,14 @@ fixture), pytest-asyncio runs it instead. Knobs are class attributes: see `Suite
 from __future__ import annotations
 
 from asyncstore.testing._base import MiB, SourceFailed, SuiteBase, failing_source
-from asyncstore.testing._listing import ListTests
+from asyncstore.testing._listing import LIST_ORDERS, ListTests
 from asyncstore.testing._objects import INVALID_KEYS, ObjectTests
 from asyncstore.testing._reads import ReadTests
 from asyncstore.testing._writes import WriteTests
 
 __all__ = [
     "INVALID_KEYS",
+    "LIST_ORDERS",
     "MiB",
     "SourceFailed",
     "StorageModuleTests",

@@ -29,10 +29,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
 from asyncstore.errors import AlreadyExistsError
+from asyncstore.info import ObjectInfo
 from asyncstore.memory import MemoryModule
 from asyncstore.module import StorageModule
 from asyncstore.streams import ByteSource, ReadStream, iter_source
 from asyncstore.sync import SyncReadStream, SyncStore
+from asyncstore.testing import LIST_ORDERS
 from tests.reliability.harness import Figures, scaled
 from tests.reliability.strategies import RELIABILITY, SourceFailed, clashes, key_problem, pattern
 
@@ -80,11 +82,21 @@ stream_ops = st.lists(
 
 
 class TreeModel(MemoryModule):
-    """The memory module, optionally with the fs backend's limit that no key is a prefix."""
+    """The memory module, optionally with the fs backend's limit that no key is a prefix,
+    listing in the order the target declares (``list_order``: SeaweedFS lists as a tree)."""
 
-    def __init__(self, *, tree: bool) -> None:
+    def __init__(self, *, tree: bool, list_order: str = "lexicographic") -> None:
         super().__init__()
         self._tree = tree
+        self._list_order = list_order
+
+    def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        return self._in_order(super().list(prefix))
+
+    async def _in_order(self, listing: AsyncIterator[ObjectInfo]) -> AsyncIterator[ObjectInfo]:
+        infos = [info async for info in listing]
+        for info in sorted(infos, key=lambda info: LIST_ORDERS[self._list_order](info.handle)):
+            yield info
 
     def _check_tree(self, key: str) -> None:
         if self._tree and any(clashes(key, other) for other in self._objects):
@@ -227,6 +239,9 @@ class AsyncDriver:
     def listing(self, prefix: str) -> list[tuple[str, int]]:
         return self.portal.call(_listing, self.module, prefix)
 
+    def capabilities(self) -> dict[str, Any]:
+        return self.module.capabilities()
+
     def close(self) -> None:
         self.portal.call(self.module.aclose)
 
@@ -236,6 +251,9 @@ class SyncDriver:
 
     def __init__(self, store: SyncStore) -> None:
         self.store = store
+
+    def capabilities(self) -> dict[str, Any]:
+        return self.store.capabilities()
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
         return getattr(self.store, method)(*args, **kwargs)
@@ -321,8 +339,9 @@ class StoreMachine(RuleBasedStateMachine):
         self.counters.runs += 1
         self._portal_context = start_blocking_portal()
         portal = self._portal_context.__enter__()
-        self.model = AsyncDriver(portal, TreeModel(tree=self.tree))
         self.target = type(self).open_target(portal, self.counters.runs)
+        order = self.target.capabilities().get("list_order", "lexicographic")
+        self.model = AsyncDriver(portal, TreeModel(tree=self.tree, list_order=order))
         self.made: list[str] = []  # handles the target chose (new_data, put or copy without key)
         self.diverged = False
 
