@@ -199,5 +199,6 @@ class ClientPool:
             read_timeout=options.read_timeout,
             write_timeout=options.write_timeout,
             max_attempts=options.max_attempts,
+            engine=options.engine,
         )
         return ClientLease(client, stack, options)

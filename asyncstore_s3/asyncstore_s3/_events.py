@@ -22,11 +22,15 @@ and adds three:
   request is sent: a cluster that cannot place the bytes (a volume server down) may accept a
   write and never answer, and a write must fail over as soon as a read would;
 * a request that timed out carries which timeout it was, and its value, for the error message
-  (see `Timeout`).
+  (see `Timeout`);
+* the first answer of a store left at ``engine="aws"`` is looked at once: if the server says
+  it is SeaweedFS, a warning on the ``asyncstore_s3`` logger says to set
+  ``engine="seaweedfs"``, without which the store declares an order its listings do not have.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +39,7 @@ from botocore.handlers import add_expect_header, validate_ascii_metadata
 from botocore.utils import determine_content_length
 
 __all__ = [
+    "ENGINE_LOGGER",
     "EXPECT_CONTINUE_THRESHOLD",
     "WRITES",
     "Timeout",
@@ -56,6 +61,8 @@ WRITES = frozenset(
 )
 """The operations bounded by ``write_timeout``. Server-side copies are not: a server may
 copy all the bytes before its first answer."""
+ENGINE_LOGGER = logging.getLogger("asyncstore_s3")
+"""Where the store warns about an endpoint whose engine it was not told."""
 
 EXPECT_CONTINUE_THRESHOLD = 2 << 20
 """Bodies larger than this many bytes are sent after the server's ``100 Continue``."""
@@ -132,6 +139,26 @@ class _Timeouts:
         setattr(exception, "timeout", Timeout(operation, name, seconds, self._attempts))  # noqa: B010
 
 
+class _EngineCheck:
+    """Looks at the first answer's ``Server`` header for an engine the store was not told."""
+
+    def __init__(self, engine: str) -> None:
+        self._done = engine != "aws"
+
+    def after_call(self, http_response: Any, **kwargs: Any) -> None:
+        if self._done:
+            return
+        self._done = True
+        server = str(http_response.headers.get("server") or "")
+        if server.lower().startswith("seaweedfs"):
+            ENGINE_LOGGER.warning(
+                "the S3 endpoint is %s, which lists in directory-tree order ('a/b' before "
+                "'a-b'): set engine='seaweedfs' so that the store declares it "
+                "(capabilities()['list_order'] == 'tree')",
+                server[:60],
+            )
+
+
 def adjust_handlers(
     events: Any,
     *,
@@ -139,6 +166,7 @@ def adjust_handlers(
     read_timeout: float = 60.0,
     write_timeout: float = 30.0,
     max_attempts: int = 1,
+    engine: str = "aws",
 ) -> None:
     """Adjust the event handlers of one S3 client (``client.meta.events``) for a store."""
     events.unregister("before-call.s3", add_expect_header)
@@ -149,3 +177,4 @@ def adjust_handlers(
     for operation in WRITES:
         events.register(f"before-call.s3.{operation}", timeouts.bound_write)
     events.register("after-call-error.s3", timeouts.name_timeout)
+    events.register("after-call.s3", _EngineCheck(engine).after_call)

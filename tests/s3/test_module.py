@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import urllib.error
 import urllib.request
 from typing import Any
@@ -289,3 +290,21 @@ async def test_no_content_type_reads_back_as_none_everywhere(
     )
     async with S3Module(**module_options) as store:
         assert (await store.stat("labelled")).content_type is None
+
+
+async def test_an_endpoint_of_another_engine_is_named_in_one_warning(
+    module_options: dict[str, Any], s3_endpoint: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    untold = {name: value for name, value in module_options.items() if name != "engine"}
+    with caplog.at_level(logging.WARNING, logger="asyncstore_s3"):
+        async with S3Module(**untold) as store:
+            await store.put(b"x", key="a")
+            await store.put(b"y", key="b")
+        async with S3Module(**module_options) as store:
+            await store.put(b"z", key="c")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "asyncstore_s3"]
+    if s3_endpoint.name == "seaweedfs":
+        assert len(warnings) == 1
+        assert "set engine='seaweedfs'" in warnings[0] and "SeaweedFS" in warnings[0]
+    else:
+        assert warnings == []
