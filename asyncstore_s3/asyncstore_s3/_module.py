@@ -95,7 +95,9 @@ class S3Module(StorageModule):
         checksum: The upload integrity check: ``crc32``, ``md5`` or ``none``.
         sign_payload: Whether SigV4 also signs each body's SHA-256. By default only over
             plain HTTP or with ``checksum="none"``: over TLS the checksum S3 verifies protects
-            the bytes at a fraction of the CPU. False also skips it over plain HTTP.
+            the bytes at a fraction of the CPU. False also skips it over plain HTTP, saving
+            about 0.6-1.1 s of client CPU per GiB and giving up tamper protection of bodies
+            in transit (the checksum catches accidents, not an attacker who recomputes it).
         verify_tls: Whether TLS certificates are verified.
         ca_bundle: A CA bundle file for endpoints with a private certificate authority.
         engine: The S3 engine behind the endpoint, for the differences from AWS S3 that no

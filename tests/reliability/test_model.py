@@ -37,6 +37,7 @@ from asyncstore.sync import SyncReadStream, SyncStore
 from asyncstore.testing import LIST_ORDERS
 from tests.reliability.harness import Figures, scaled
 from tests.reliability.strategies import RELIABILITY, SourceFailed, clashes, key_problem, pattern
+from tests.s3server import Endpoint
 
 SECTION = "Model-based tests"
 KEYS = ("p", "p/q", "p/r", "p-q", "p.q", "pq", "s", "s/t", "s/t/u", "s/t-u", "\u00fc/\u00e9")
@@ -508,7 +509,7 @@ def run_machine(
         (StoreMachine,),
         {"open_target": staticmethod(open_target), "tree": tree, "counters": counters},
     )
-    quick, full = RUNS[name]
+    quick, full = RUNS[name.split(" ", 1)[0]]
     started = time.perf_counter()
     try:
         run_state_machine_as_test(
@@ -544,7 +545,9 @@ def test_fs_against_the_model(figures: Figures, tmp_path: Path) -> None:
     run_machine(figures, "fs", open_fs, True)
 
 
-def test_s3_against_the_model(figures: Figures, module_options: dict[str, Any]) -> None:
+def test_s3_against_the_model(
+    figures: Figures, module_options: dict[str, Any], s3_endpoint: Endpoint
+) -> None:
     from asyncstore_s3 import S3Module
 
     async def enter(run: int) -> StorageModule:
@@ -552,7 +555,10 @@ def test_s3_against_the_model(figures: Figures, module_options: dict[str, Any]) 
         return await S3Module(**module_options, prefix=f"run-{run}/").__aenter__()
 
     run_machine(
-        figures, "s3", lambda portal, run: AsyncDriver(portal, portal.call(enter, run)), False
+        figures,
+        f"s3 ({s3_endpoint.name})",
+        lambda portal, run: AsyncDriver(portal, portal.call(enter, run)),
+        False,
     )
 
 
