@@ -24,7 +24,7 @@ from asyncstore.errors import (
     UnsupportedError,
 )
 from asyncstore.info import Handle, ObjectInfo
-from asyncstore.keys import validate_key
+from asyncstore.keys import MAX_KEY_BYTES, validate_key
 from asyncstore.streams import ByteSource, ReadStream
 
 if TYPE_CHECKING:
@@ -380,6 +380,8 @@ class StorageModule(ABC):
             "max_object_size": None,
             "writable": True,
             **dict.fromkeys(CONDITION_CAPABILITIES, False),
+            "max_key_bytes": MAX_KEY_BYTES,
+            "list_order": "lexicographic",
         }
         return {**derived, **cls.CAPABILITIES}
 
@@ -388,13 +390,16 @@ class StorageModule(ABC):
 
         Standard keys: ``range_read``, ``seek``, ``list``, ``metadata``, ``named_keys``,
         ``new_data``, ``assign``, ``delete``, ``server_side_copy``, ``presign``,
-        ``reconfigure``, ``max_object_size``, ``max_key_bytes`` (when a module takes shorter
-        keys than the key rules' 1024 bytes), ``writable`` (False when every write raises
-        `PermissionDeniedError`), the conditions honoured (``conditional_create``,
-        ``conditional_replace``, ``conditional_delete``, ``conditional_read``), and CDMI names
-        such as ``cdmi_encryption``. ``new_data``, ``assign`` and ``delete`` are False only for
-        modules (legacy ones, write-once stores or read-only views) that cannot do them; a
-        module that leaves them out has them, and so with ``writable``.
+        ``reconfigure``, ``max_object_size``, ``max_key_bytes`` (the longest key accepted, at
+        most 1024 bytes of UTF-8: less where the store adds a prefix of its own),
+        ``list_order`` (``lexicographic``; ``tree`` where listings come in directory-tree order,
+        each directory's entries sorted by name, so ``a/b`` comes before ``a-b``),
+        ``writable`` (False when every write raises `PermissionDeniedError`), the conditions
+        honoured (``conditional_create``, ``conditional_replace``, ``conditional_delete``,
+        ``conditional_read``), and CDMI names such as ``cdmi_encryption``. ``new_data``,
+        ``assign`` and ``delete`` are False only for modules (legacy ones, write-once stores or
+        read-only views) that cannot do them; a module that leaves them out has them, and so
+        with ``writable``.
         """
         return self.class_capabilities()
 

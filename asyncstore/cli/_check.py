@@ -12,8 +12,9 @@ from typing import Any
 
 import click
 
-from asyncstore.cli._common import emit_json, parse_target, state
+from asyncstore.cli._common import emit_json, parse_target, run, state
 from asyncstore.config import public_spec
+from asyncstore.keys import MAX_KEY_BYTES
 
 _TEST_MODULE = '''
 import json
@@ -66,6 +67,40 @@ class TestLiveStore(StorageModuleTests):
 '''
 
 
+_OPTIONAL = {
+    "range_read": "ranged reads",
+    "seek": "seeking in read streams",
+    "list": "listing",
+    "metadata": "user metadata and content types",
+    "named_keys": "keys of the caller's choice",
+    "server_side_copy": "server-side copies",
+    "presign": "presigned URLs",
+    "reconfigure": "live reconfiguration",
+}
+
+
+def promises_not_made(capabilities: dict[str, Any]) -> list[str]:
+    """Say which of the contract's promises a store's capabilities declare it does not make.
+
+    The checks of those promises are skipped or adapted to what the store declares.
+    """
+    notes = [
+        f"{name}: no {what}"
+        for name, what in _OPTIONAL.items()
+        if name in capabilities and not capabilities[name]
+    ]
+    order = capabilities.get("list_order", "lexicographic")
+    if order != "lexicographic":
+        notes.append(
+            f"list_order: {order} (listings come in directory-tree order, 'a/b' before 'a-b'),"
+            " not lexicographic"
+        )
+    limit = capabilities.get("max_key_bytes", MAX_KEY_BYTES)
+    if isinstance(limit, int) and limit < MAX_KEY_BYTES:
+        notes.append(f"max_key_bytes: keys of at most {limit} bytes, not {MAX_KEY_BYTES}")
+    return notes
+
+
 class _Collector:
     """A pytest plugin object that records each check's outcome."""
 
@@ -101,7 +136,8 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
     """Run the conformance suite against a live store, in a scratch prefix it cleans up.
 
     Exits 0 when every check passes or is skipped for a capability the store declares absent.
-    A store that cannot delete keeps what the checks stored: their handles are listed.
+    A store that cannot delete keeps what the checks stored: their handles are listed. The
+    report says which of the contract's promises the store declares it does not make.
     """
     try:
         import pytest
@@ -109,6 +145,12 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
         raise click.ClickException("the check needs pytest: pip install pytest") from exc
     spec = parse_target(store).store
     current = state()
+
+    async def declared() -> dict[str, Any]:
+        async with current.open(spec) as module:
+            return module.capabilities()
+
+    not_made = promises_not_made(run(declared))
     prefix = f"asyncstore-check-{uuid.uuid4().hex[:12]}/"
     collector = _Collector()
     with tempfile.TemporaryDirectory(prefix="asyncstore-check-") as work:
@@ -154,9 +196,17 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
     results = collector.results
     failed = sum(r["outcome"] == "failed" for r in results.values())
     if as_json:
-        emit_json({"store": public_spec(spec), "results": results, "failed": failed, "left": left})
+        emit_json(
+            {
+                "store": public_spec(spec),
+                "results": results,
+                "failed": failed,
+                "promises_not_made": not_made,
+                "left": left,
+            }
+        )
     else:
-        _print_table(public_spec(spec), results)
+        _print_table(public_spec(spec), results, not_made)
     if left:
         click.echo(
             f"{public_spec(spec)!r} cannot delete: the checks left {len(left)} object(s) in it",
@@ -177,7 +227,7 @@ def _redirect(stream: Any) -> Any:
     return stack
 
 
-def _print_table(spec: str, results: dict[str, dict[str, Any]]) -> None:
+def _print_table(spec: str, results: dict[str, dict[str, Any]], not_made: list[str]) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -193,3 +243,7 @@ def _print_table(spec: str, results: dict[str, dict[str, Any]]) -> None:
     console.print(table)
     counts = {o: sum(r["outcome"] == o for r in results.values()) for o in styles}
     console.print(", ".join(f"{n} {o}" for o, n in counts.items()))
+    if not_made:
+        console.print("promises this store declares it does not make:")
+        for note in not_made:
+            console.print(f"  {escape(note)}")

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from asyncstore.testing._base import MiB, SourceFailed, SuiteBase, failing_source
 from asyncstore.testing._conditions import ConditionTests
-from asyncstore.testing._listing import ListTests
+from asyncstore.testing._listing import LIST_ORDERS, ListTests
 from asyncstore.testing._objects import INVALID_KEYS, ObjectTests
 from asyncstore.testing._readonly import ReadOnlyTests
 from asyncstore.testing._reads import ReadTests
@@ -37,6 +37,7 @@ from asyncstore.testing._writes import WriteTests
 
 __all__ = [
     "INVALID_KEYS",
+    "LIST_ORDERS",
     "MiB",
     "SourceFailed",
     "StorageModuleTests",

@@ -99,7 +99,7 @@ class ObjectTests(SuiteBase):
         assert await self.read_all(module, handle) == b"long"
         if self.supports(module, "writable"):
             with pytest.raises(InvalidKeyError):
-                await module.put(b"longer", key=self.k(key + "k"))
+                await self.put(module, b"longer", key + "k")
 
     async def test_metadata_round_trip(self, module: StorageModule) -> None:
         self.require(module, "metadata")
@@ -300,6 +300,9 @@ class ObjectTests(SuiteBase):
             assert isinstance(capabilities.get(name, True), bool), name
         limit = capabilities.get("max_object_size")
         assert limit is None or isinstance(limit, int)
+        key_limit = capabilities.get("max_key_bytes", 1024)
+        assert isinstance(key_limit, int) and 0 < key_limit <= 1024
+        assert capabilities.get("list_order", "lexicographic") in ("lexicographic", "tree")
         assert module.capabilities() == capabilities
 
     async def test_async_context_manager_and_aclose(self, module: StorageModule) -> None:
