@@ -103,6 +103,11 @@ class Pipe:
         self._held = 0
         self._wake_writer()
 
+    @property
+    def error(self) -> BaseException | None:
+        """The error the stream was failed with, if it was."""
+        return self._error
+
     async def receive(self) -> bytes | bytearray:
         """Return the next chunk; b"" at the end.
 

@@ -1,0 +1,442 @@
+"""The transform middleware: transforms run on what is written (``on_put``) and read (``on_get``).
+
+Configured by transform name, like any layer::
+
+    [stores.logs]
+    module = "transform"
+    inner = "archive"
+    on_put = "gzip"                              # stored compressed
+    on_get = "gzip"                              # read back as written
+    on_get_params = { mode = "decompress" }
+
+A write through the layer runs ``on_put`` on the caller's bytes and stores its output in one
+atomic write to the inner store (nothing stored if the transform fails). A read runs
+``on_get`` on the stored object and streams what it writes. Conditions (``overwrite``,
+``if_match``) go to the inner store unchanged, so the layer offers what the inner store
+offers.
+
+What a reader sees is described as a read would describe it: with ``on_get``, `stat` and
+`list` report the output's metadata, content type and size. A transform that keeps sizes
+(``PRESERVES_SIZE``, such as ``identity`` and ``checksum``) needs no extra pass; any other
+is run once over the object to measure it (remembered per handle and etag), so describing or
+opening such an object costs one more pass. Ranges and seeks work, by skipping output bytes
+(a backward seek starts the transform again).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+from urllib.parse import parse_qsl
+
+import anyio
+
+# Imported at run time: the registry reads the constructor's annotations to convert options.
+from asyncstore.context import ModuleContext
+from asyncstore.errors import ConfigError, PluginError, TransformError, UnsupportedError
+from asyncstore.info import ObjectInfo
+from asyncstore.keys import validate_content_type, validate_key, validate_metadata
+from asyncstore.middleware._base import WrapperModule, resolve_inner
+from asyncstore.module import StorageModule
+from asyncstore.streams import ByteSource, ReadStream, check_range, source_length
+from asyncstore.transforms._contract import InputInfo, Transform
+from asyncstore.transforms._execute import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_TIMEOUT,
+    Isolation,
+    check_call,
+    execute,
+    resolve,
+)
+from asyncstore.transforms._outputs import CountingOutput, StoreOutput
+from asyncstore.transforms._read import TransformedReadStream, TransformRun, start_run
+from asyncstore.transforms._streams import InputStream
+
+__all__ = ["TransformModule"]
+
+_CACHE_ENTRIES = 1024
+_ATTEMPTS = 5  # opens of an object being replaced over and over, before giving up
+
+
+@dataclass(frozen=True)
+class _Described:
+    size: int
+    content_type: str | None
+    metadata: Mapping[str, str]
+
+
+class _ChangedError(Exception):
+    """The object was replaced between two opens of one read."""
+
+
+class _ProbeDoneError(Exception):
+    """Stops a run once the output's metadata is known (a size-keeping transform)."""
+
+
+class _MetadataProbe(CountingOutput):
+    async def _start(self) -> None:
+        raise _ProbeDoneError
+
+
+def _params(value: Mapping[str, str] | str | None, option: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if isinstance(value, str):  # from a URL: "mode=decompress&level=9"
+        return dict(parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value)))
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{option} must be a table of names to values, not {value!r}")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _conditions(overwrite: bool, if_match: str | None) -> dict[str, Any]:
+    """The condition keywords to pass on: only those given, so that any inner store works."""
+    given: dict[str, Any] = {}
+    if overwrite is not True:
+        given["overwrite"] = overwrite
+    if if_match is not None:
+        given["if_match"] = if_match
+    return given
+
+
+class TransformModule(WrapperModule):
+    """Runs a transform on every object written (``on_put``) and read (``on_get``).
+
+    Args:
+        inner: The store that keeps the objects: a store name or URL (or a module).
+        on_put: The transform run on the bytes written, by name; none if omitted.
+        on_put_params: Its parameters (a table, or ``name=value&...`` in a URL).
+        on_get: The transform run on the bytes read, by name; none if omitted.
+        on_get_params: Its parameters.
+        isolation: ``inline`` (in this process) or ``process`` (a worker process per run).
+        timeout: Process isolation: seconds a worker may stay silent before it is killed.
+        memory_limit: Process isolation: a worker's address-space limit in bytes.
+    """
+
+    LAYER: ClassVar[str] = "transform"
+
+    def __init__(
+        self,
+        *,
+        inner: str | StorageModule,
+        on_put: str | None = None,
+        on_put_params: Mapping[str, str] | str | None = None,
+        on_get: str | None = None,
+        on_get_params: Mapping[str, str] | str | None = None,
+        isolation: str = "inline",
+        timeout: float = DEFAULT_TIMEOUT,
+        memory_limit: int | None = DEFAULT_MEMORY_LIMIT,
+        context: ModuleContext | None = None,
+    ) -> None:
+        self._isolation = Isolation(isolation, timeout, memory_limit)
+        self._on_put, self._put_params = self._configure("on_put", on_put, on_put_params)
+        self._on_get, self._get_params = self._configure("on_get", on_get, on_get_params)
+        self._described: OrderedDict[tuple[str, str], _Described] = OrderedDict()
+        self._runs = {"put": 0, "get": 0, "measure": 0}
+        super().__init__(resolve_inner(inner, context))
+
+    @staticmethod
+    def _configure(
+        option: str, name: str | None, params: Mapping[str, str] | str | None
+    ) -> tuple[Transform | None, dict[str, str]]:
+        given = _params(params, f"{option}_params")
+        if name is None:
+            if given:
+                raise ConfigError(f"{option}_params given without {option}")
+            return None, {}
+        try:
+            transform = resolve(name)
+            return transform, check_call(transform, 1, 1, given)
+        except (PluginError, TransformError) as exc:
+            raise ConfigError(f"{option}: {exc}") from exc
+
+    # ---- writing -------------------------------------------------------------------------
+
+    async def put(
+        self,
+        source: ByteSource,
+        *,
+        key: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
+        """Run ``on_put`` on the bytes of ``source`` and store its output; return the handle.
+
+        Raises:
+            TransformError: If the transform fails (nothing is stored).
+        """
+        conditions = _conditions(overwrite, if_match)
+        if self._on_put is None:
+            handle: str = await self._inner.put(
+                source, key=key, metadata=metadata, content_type=content_type, **conditions
+            )
+            return handle
+        if key is not None:
+            if not self._named_keys():
+                raise UnsupportedError("this module chooses its own handles", store=self.name)
+            key = validate_key(key, store=self.name)
+        meta = validate_metadata(metadata, store=self.name)
+        ctype = validate_content_type(content_type, store=self.name)
+        inner = self._inner
+
+        async def store(chunks: Any, out_meta: Mapping[str, str], out_type: str | None) -> Any:
+            return await inner.put(
+                chunks, key=key, metadata=out_meta, content_type=out_type, **conditions
+            )
+
+        output = await self._write(source, key, meta, ctype, store)
+        handle = output.handle  # as the inner store returned it
+        assert isinstance(handle, str)
+        return handle
+
+    async def assign(
+        self,
+        handle: str,
+        source: ByteSource,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> None:
+        """Run ``on_put`` on the bytes of ``source`` and store its output under ``handle``.
+
+        Raises:
+            TransformError: If the transform fails (nothing is stored; an old object stays).
+        """
+        conditions = _conditions(overwrite, if_match)
+        if self._on_put is None:
+            await self._inner.assign(
+                handle, source, metadata=metadata, content_type=content_type, **conditions
+            )
+            return
+        meta, ctype = self._check_write(handle, metadata, content_type)
+        inner = self._inner
+
+        async def store(chunks: Any, out_meta: Mapping[str, str], out_type: str | None) -> Any:
+            await inner.assign(
+                handle, chunks, metadata=out_meta, content_type=out_type, **conditions
+            )
+            return handle
+
+        await self._write(source, handle, meta, ctype, store)
+
+    async def _write(
+        self,
+        source: ByteSource,
+        key: str | None,
+        metadata: dict[str, str],
+        content_type: str | None,
+        store: Any,
+    ) -> StoreOutput:
+        transform = self._on_put
+        assert transform is not None
+        info = InputInfo(key, source_length(source), content_type, metadata, store=self.name)
+        stream = InputStream.from_source(source, info)
+        self._runs["put"] += 1
+        error: Exception | None = None
+        async with anyio.create_task_group() as group:
+            output = StoreOutput(store, group, transform=transform.name, key=key)
+            try:
+                await execute(
+                    transform, [stream], [output], self._put_params, isolation=self._isolation
+                )
+            except Exception as exc:  # the store write is failed, not cancelled: let it undo
+                error = exc
+        if error is not None:
+            raise error
+        if output.failure is not None:
+            raise output.failure
+        return output
+
+    # ---- reading -------------------------------------------------------------------------
+
+    async def get_read_stream(
+        self,
+        handle: str,
+        *,
+        start: int = 0,
+        end: int | None = None,
+        if_match: str | None = None,
+    ) -> ReadStream:
+        """Open a stream of what ``on_get`` writes for the object, in ``[start, end)``.
+
+        Raises:
+            NotFoundError: If no object exists for ``handle``.
+            TransformError: If the transform fails (when opening, or later, on a read).
+        """
+        conditions = _conditions(True, if_match)
+        transform = self._on_get
+        if transform is None:
+            return await self._inner.get_read_stream(handle, start=start, end=end, **conditions)
+        check_range(start, end, store=self.name)
+        self._check_handle(handle)
+        opened: list[ObjectInfo] = []
+
+        async def open_input() -> ReadStream:
+            # Every run after the first reads the version the first one opened, where the
+            # inner store can promise it; elsewhere a changed object shows as a size mismatch.
+            pin = {**self._pin(opened[0]), **conditions} if opened else conditions
+            stream = await self._inner.get_read_stream(handle, **pin)
+            if not opened:
+                opened.append(stream.info)
+            elif stream.info.etag != opened[0].etag:
+                await stream.aclose()
+                raise self._changed(transform, handle)
+            return stream
+
+        async def restart() -> TransformRun:
+            self._runs["get"] += 1
+            return await start_run(
+                transform, open_input, self._get_params, self._isolation, store=self.name
+            )
+
+        for attempt in range(_ATTEMPTS):
+            opened.clear()
+            run = await restart()
+            try:
+                inner_info = opened[0]
+                size = inner_info.size
+                if not transform.PRESERVES_SIZE:
+                    size = (await self._describe(inner_info)).size
+            except _ChangedError:
+                await run.aclose()
+                if attempt + 1 < _ATTEMPTS:
+                    continue  # replaced between the two opens: measure the new version
+                raise self._changed(transform, handle) from None
+            except BaseException:
+                await run.aclose()
+                raise
+            info = replace(
+                inner_info, size=size, content_type=run.content_type, metadata=run.metadata
+            )
+            return TransformedReadStream(info, run, restart, start=start, end=end)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _changed(self, transform: Transform, handle: str) -> TransformError:
+        return TransformError(
+            f"the object changed while transform {transform.name!r} was reading it; open it again",
+            transform=transform.name,
+            store=self.name,
+            handle=handle,
+        )
+
+    def _pin(self, info: ObjectInfo) -> dict[str, Any]:
+        """The condition that reads the version ``info`` describes, where the store has one."""
+        if info.etag and self._inner.capabilities().get("conditional_read"):
+            return {"if_match": info.etag}
+        return {}
+
+    async def _describe(self, info: ObjectInfo) -> _Described:
+        """Run ``on_get`` over the object to learn what a read would show (remembered)."""
+        transform = self._on_get
+        assert transform is not None
+        cache_key = None if info.etag is None else (info.handle, info.etag)
+        if cache_key is not None and cache_key in self._described:
+            self._described.move_to_end(cache_key)
+            return self._described[cache_key]
+        self._runs["measure"] += 1
+        stream = await self._inner.get_read_stream(info.handle, **self._pin(info))
+        if stream.info.etag != info.etag:
+            await stream.aclose()
+            raise _ChangedError
+        source = InputStream.from_read_stream(stream, store=self.name)
+        probe = _MetadataProbe() if transform.PRESERVES_SIZE else CountingOutput()
+        probe.transform = transform.name
+        try:
+            await execute(transform, [source], [probe], self._get_params, isolation=self._isolation)
+        except TransformError as exc:
+            if not isinstance(exc.__cause__, _ProbeDoneError):
+                raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await source.aclose()
+        size = info.size if transform.PRESERVES_SIZE else probe.bytes_written
+        described = _Described(size, probe.content_type, probe.metadata)
+        if cache_key is not None:
+            self._described[cache_key] = described
+            if len(self._described) > _CACHE_ENTRIES:
+                self._described.popitem(last=False)
+        return described
+
+    async def _outer_info(self, info: ObjectInfo) -> ObjectInfo:
+        transform = self._on_get
+        if transform is None:
+            return info
+        for attempt in range(_ATTEMPTS):
+            try:
+                described = await self._describe(info)
+                break
+            except _ChangedError:
+                if attempt + 1 == _ATTEMPTS:
+                    raise self._changed(transform, info.handle) from None
+                info = await self._inner.stat(info.handle)  # replaced meanwhile: describe anew
+        return replace(
+            info,
+            size=described.size,
+            content_type=described.content_type,
+            metadata=described.metadata,
+        )
+
+    async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
+        """Yield the objects under ``prefix`` as reads would describe them."""
+        from asyncstore.errors import NotFoundError
+
+        async for info in self._inner.list(prefix):
+            try:
+                yield await self._outer_info(info)
+            except NotFoundError:
+                continue  # deleted since the inner listing saw it
+
+    # ---- other operations ----------------------------------------------------------------
+
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
+        """Delete the object from the inner store; a missing one is not an error."""
+        self._check_handle(handle)
+        await self._inner.delete(handle, **_conditions(True, if_match))
+
+    async def copy(
+        self,
+        handle: str,
+        *,
+        key: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
+        """Copy an object: what a read shows, written as a write would store it.
+
+        Without transforms this is the inner store's copy (server-side where it can).
+        """
+        conditions = _conditions(overwrite, if_match)
+        if self._on_get is None and self._on_put is None:
+            copied: str = await self._inner.copy(handle, key=key, **conditions)
+            return copied
+        if key is not None:
+            if not self._named_keys():
+                raise UnsupportedError("this module chooses its own handles", store=self.name)
+            validate_key(key, store=self.name)
+        async with await self.get_read_stream(handle) as stream:
+            info = stream.info
+            return await self.put(
+                stream,
+                key=key,
+                metadata=info.metadata,
+                content_type=info.content_type,
+                overwrite=overwrite,
+                if_match=if_match,
+            )
+
+    def _layer_statistics(self) -> dict[str, Any]:
+        return {
+            "on_put": None if self._on_put is None else self._on_put.name,
+            "on_get": None if self._on_get is None else self._on_get.name,
+            "isolation": self._isolation.mode,
+            "runs": dict(self._runs),
+        }
+
+    def _stores(self) -> builtins.list[StorageModule]:
+        return [self._inner]

@@ -1,0 +1,44 @@
+"""The transform middleware passes the conformance suite: identity both ways, a gzip pair
+(a size-changing read), and a checksum on writes read back through identity."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from asyncstore.memory import MemoryModule
+from asyncstore.middleware.transform import TransformModule
+from asyncstore.testing import StorageModuleTests
+
+
+class TestIdentityBothWays(StorageModuleTests):
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    @pytest.fixture
+    async def module(self) -> AsyncIterator[TransformModule]:
+        async with TransformModule(
+            inner=MemoryModule(), on_put="identity", on_get="identity"
+        ) as store:
+            yield store
+
+
+class TestGzipPair(StorageModuleTests):
+    list_page_objects = 1100
+
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    @pytest.fixture
+    async def module(self) -> AsyncIterator[TransformModule]:
+        async with TransformModule(
+            inner=MemoryModule(),
+            on_put="gzip",
+            on_put_params={"level": "1"},
+            on_get="gzip",
+            on_get_params={"mode": "decompress"},
+        ) as store:
+            yield store
