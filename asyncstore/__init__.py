@@ -25,6 +25,7 @@ from asyncstore.errors import (
     PluginNotFoundError,
     StorageError,
     StorageFullError,
+    TransformError,
     TransientError,
     UnsupportedError,
 )
@@ -38,6 +39,15 @@ if TYPE_CHECKING:
     from asyncstore.context import ModuleContext
     from asyncstore.memory import MemoryModule
     from asyncstore.registry import PluginDescription, PluginInfo, Registry
+    from asyncstore.transforms import (
+        InputInfo,
+        InputStream,
+        OutputStream,
+        Transform,
+        TransformContext,
+        TransformResult,
+        run_transform,
+    )
 
 __version__ = "0.1.0"
 
@@ -46,6 +56,8 @@ __all__ = [
     "ByteSource",
     "Config",
     "ConfigError",
+    "InputInfo",
+    "InputStream",
     "IntegrityError",
     "InvalidKeyError",
     "InvalidMetadataError",
@@ -54,6 +66,7 @@ __all__ = [
     "ModuleContext",
     "NotFoundError",
     "ObjectInfo",
+    "OutputStream",
     "PermissionDeniedError",
     "PluginDescription",
     "PluginError",
@@ -66,12 +79,17 @@ __all__ = [
     "StorageFullError",
     "StorageModule",
     "Store",
+    "Transform",
+    "TransformContext",
+    "TransformError",
+    "TransformResult",
     "TransientError",
     "UnsupportedError",
     "describe_plugin",
     "iter_source",
     "open_store",
     "plugins",
+    "run_transform",
     "validate_key",
     "validate_metadata",
     "validate_prefix",
@@ -86,6 +104,14 @@ _LAZY = {
     "PluginDescription": "asyncstore.registry",
     "PluginInfo": "asyncstore.registry",
     "Registry": "asyncstore.registry",
+    # Stream transforms: the whole machinery loads on first use of one of these.
+    "InputInfo": "asyncstore.transforms",
+    "InputStream": "asyncstore.transforms",
+    "OutputStream": "asyncstore.transforms",
+    "Transform": "asyncstore.transforms",
+    "TransformContext": "asyncstore.transforms",
+    "TransformResult": "asyncstore.transforms",
+    "run_transform": "asyncstore.transforms",
 }
 
 

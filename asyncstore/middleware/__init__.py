@@ -1,7 +1,7 @@
 """Stream-intercepting middleware: modules that wrap other modules and transform their bytes.
 
 Each lives in its own module and is registered as a plugin (``encrypt``, ``compress``,
-``dedup``, ``replicate``);
+``dedup``, ``replicate``, ``transform``);
 a config file names the inner store by store name or URL, and layers stack in any order::
 
     [stores.secure]
@@ -24,14 +24,22 @@ if TYPE_CHECKING:
     from asyncstore.middleware.dedup import DedupModule
     from asyncstore.middleware.encrypt import EncryptionModule
     from asyncstore.middleware.replicate import ReplicationModule
+    from asyncstore.middleware.transform import TransformModule
 
-__all__ = ["CompressionModule", "DedupModule", "EncryptionModule", "ReplicationModule"]
+__all__ = [
+    "CompressionModule",
+    "DedupModule",
+    "EncryptionModule",
+    "ReplicationModule",
+    "TransformModule",
+]
 
 _LAZY = {
     "CompressionModule": "asyncstore.middleware.compress",
     "DedupModule": "asyncstore.middleware.dedup",
     "EncryptionModule": "asyncstore.middleware.encrypt",
     "ReplicationModule": "asyncstore.middleware.replicate",
+    "TransformModule": "asyncstore.middleware.transform",
 }
 
 
