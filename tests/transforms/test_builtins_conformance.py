@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Mapping
+from typing import ClassVar
 
 import pytest
 
@@ -40,7 +42,7 @@ class TestGzipCompress(BothBackends, TransformTests):
 
 class TestGzipDecompress(BothBackends, TransformTests):
     sample_inputs = (gzip.compress(TEXT),)
-    params = {"mode": "decompress"}
+    params: ClassVar[Mapping[str, str]] = {"mode": "decompress"}
     other_samples = ((gzip.compress(b"a") + gzip.compress(b"b"),),)
     bad_inputs = ((b"not gzip at all",), (gzip.compress(TEXT)[:-100],))
 
@@ -51,7 +53,7 @@ class TestGzipDecompress(BothBackends, TransformTests):
 
 class TestChecksumVerified(BothBackends, TransformTests):
     sample_inputs = (TEXT,)
-    params = {"verify": hashlib.sha256(TEXT).hexdigest()}
+    params: ClassVar[Mapping[str, str]] = {"verify": hashlib.sha256(TEXT).hexdigest()}
     bad_params = ({"algorithm": "crc1"}, {"verify": "abc"})
     bad_inputs = ((TEXT[:-1],),)
 
@@ -71,7 +73,7 @@ class TestChecksum(BothBackends, TransformTests):
 
 class TestCsvSelect(BothBackends, TransformTests):
     sample_inputs = (Sample(CSV, content_type="text/csv"),)
-    params = {"columns": "label,day", "where": "count >= 100"}
+    params: ClassVar[Mapping[str, str]] = {"columns": "label,day", "where": "count >= 100"}
     other_samples = ((b"",), (b"day,count,label\n",))
     bad_params = ({"where": "count ~ 3"}, {"columns": ","}, {"delimiter": ";;"})
     bad_inputs = ((b"a,b,c\n1,2,3\n",),)  # no such columns
