@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
-from anyio.abc import ByteReceiveStream
+from anyio.abc import ByteReceiveStream, Process
 
 from asyncstore.errors import TransformError
 from asyncstore.transforms._contract import Transform
@@ -156,6 +156,17 @@ class _WorkerGoneError(Exception):
     """The worker closed its pipe: it exited or was killed."""
 
 
+async def _why_gone(process: Process, tail: bytearray, drained: anyio.Event) -> ChildProcessError:
+    """Wait for a worker that closed its pipe, and say how it ended and what it printed."""
+    with anyio.move_on_after(5):
+        await process.wait()
+    with anyio.move_on_after(1):
+        await drained.wait()  # what it printed before it went
+    last = bytes(tail).decode(errors="replace").strip().splitlines()[-3:]
+    detail = f"; its last words: {' | '.join(last)}" if last else ""
+    return ChildProcessError(f"its worker process {_exit_reason(process.returncode)}{detail}")
+
+
 def _exit_reason(code: int | None) -> str:
     if code is None:
         return "closed its pipe"
@@ -215,22 +226,21 @@ async def run_in_worker(
         channel = _HostChannel(host_in, host_out)
         tail = bytearray()
         drained = anyio.Event()
+        failure: BaseException | None = None
         async with anyio.create_task_group() as group:
             group.start_soon(_keep_tail, process.stderr, tail, drained)
-            await channel.send(Kind.INIT, 0, encode(init))
             try:
+                await channel.send(Kind.INIT, 0, encode(init))
                 await _serve(channel, transform, inputs, outputs, isolation, group)
             except _WorkerGoneError:
-                with anyio.move_on_after(5):
-                    await process.wait()
-                with anyio.move_on_after(1):
-                    await drained.wait()  # what it printed before it went
-                last = bytes(tail).decode(errors="replace").strip().splitlines()[-3:]
-                detail = f"; its last words: {' | '.join(last)}" if last else ""
-                raise ChildProcessError(
-                    f"its worker process {_exit_reason(process.returncode)}{detail}"
-                ) from None
+                failure = await _why_gone(process, tail, drained)
+            except (BrokenPipeError, ConnectionResetError):  # gone before it read its call
+                failure = await _why_gone(process, tail, drained)
+            except Exception as exc:  # raised below, outside the task group, as it is
+                failure = exc
             group.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
     finally:
         with anyio.CancelScope(shield=True):
             if process is not None:
@@ -261,12 +271,15 @@ async def _serve(
                     data = await inputs[index].read(size)
                 except Exception as exc:
                     failure = {"type": type(exc).__name__, "message": str(exc)}
-                    await channel.send(Kind.INPUT_FAILED, index, encode(failure))
+                    try:
+                        await channel.send(Kind.INPUT_FAILED, index, encode(failure))
+                    except OSError:
+                        return
                     continue
                 try:
                     await channel.send(Kind.DATA, index, data)
-                except BrokenPipeError:
-                    return  # the worker is gone; the reader says why
+                except OSError:
+                    return  # the worker is gone; the reader finds out how
 
     group.start_soon(feed)
     async with requests_send:
