@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
 from asyncstore.memory import MemoryModule
 from asyncstore.middleware.transform import TransformModule
 from asyncstore.testing import StorageModuleTests
+from asyncstore_fs import FileSystemModule
 
 
 class TestIdentityBothWays(StorageModuleTests):
@@ -38,6 +40,24 @@ class TestGzipPair(StorageModuleTests):
             inner=MemoryModule(),
             on_put="gzip",
             on_put_params={"level": "1"},
+            on_get="gzip",
+            on_get_params={"mode": "decompress"},
+        ) as store:
+            yield store
+
+
+class TestGzipPairOverFs(StorageModuleTests):
+    list_page_objects = 0  # pagination is the fs suite's; here, what a layer adds
+
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
+    @pytest.fixture
+    async def module(self, tmp_path: Path) -> AsyncIterator[TransformModule]:
+        async with TransformModule(
+            inner=FileSystemModule(root=str(tmp_path / "store"), fsync=False),
+            on_put="gzip",
             on_get="gzip",
             on_get_params={"mode": "decompress"},
         ) as store:
