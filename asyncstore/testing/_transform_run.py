@@ -63,9 +63,9 @@ class RecordingOutput(OutputStream):
     def set_metadata(
         self, metadata: Mapping[str, str] | None = None, *, content_type: str | None = None
     ) -> None:
-        """Record the call, then set the metadata as any output does."""
-        self.events.append("metadata")
+        """Set the metadata as any output does, and record that it was set."""
         super().set_metadata(metadata, content_type=content_type)
+        self.events.append("metadata")
 
     async def _write(self, data: bytes | bytearray) -> None:
         self.events.append("write")
