@@ -68,19 +68,24 @@ class Pipe:
             self._writer_wakeup = None
 
     async def send(self, chunk: bytes | bytearray) -> None:
-        """Hand over a chunk, waiting while the pipe is full.
+        """Hand over a chunk; return once the pipe holds less than its limit again.
+
+        Waiting after the hand-over (not before) lets the reader use each chunk while it is
+        still in the CPU's cache, before the writer makes the next one.
 
         Raises:
             OutputAbandonedError: If the reader abandoned the pipe.
         """
-        while self._held >= self._max_bytes and self._abandoned is None:
-            self._writer_wakeup = event = anyio.Event()
-            await event.wait()
         if self._abandoned is not None:
             raise OutputAbandonedError("the output's consumer went away") from self._abandoned
         self._items.append(chunk)
         self._held += len(chunk)
         self._wake_reader()
+        while self._held >= self._max_bytes and self._abandoned is None:
+            self._writer_wakeup = event = anyio.Event()
+            await event.wait()
+        if self._abandoned is not None:
+            raise OutputAbandonedError("the output's consumer went away") from self._abandoned
 
     def close(self) -> None:
         """End the stream: the reader gets what was sent, then b""."""

@@ -1,41 +1,41 @@
 """Process isolation: the host side of a transform call run in a worker process.
 
-The worker (`asyncstore.transforms._worker`) gets a limit on its address space, and the host
-kills it when it stays silent for longer than the timeout; a worker that crashes, hangs or
-runs out of memory becomes a `TransformError`, and the host goes on. Bytes cross two pipes
-(grown to 1 MiB where the system allows); the worker asks for input a chunk ahead and the
-host serves those requests in a task of their own, so input and output flow at once.
+The worker (`asyncstore.transforms._worker`, from the pool of `asyncstore.transforms._pool`)
+has a limit on its address space, and the host kills it when it stays silent for longer than
+the timeout; a worker that crashes, hangs or runs out of memory becomes a `TransformError`,
+and the host goes on. Bytes cross a shared memory region, in slots the frames on two pipes
+name; the worker asks for input a chunk ahead and the host serves those requests in a task
+of their own, so input and output flow at once.
 """
 
 from __future__ import annotations
 
 import builtins
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import anyio
-from anyio.abc import ByteReceiveStream, Process
 
 from asyncstore.errors import TransformError
 from asyncstore.transforms._contract import Transform
 from asyncstore.transforms._execute import Isolation
+from asyncstore.transforms._pool import Worker, give_back, take
 from asyncstore.transforms._protocol import (
     CHUNK,
     HEADER,
+    IN_SLOTS,
+    OUT_SLOTS,
+    SLOT,
     Kind,
     decode,
     encode,
-    grow_pipe,
+    slot_range,
 )
 from asyncstore.transforms._streams import InputStream, OutputStream
 
 __all__ = ["RemoteError", "run_in_worker", "target_of"]
-
-_STDERR_TAIL = 4000
 
 
 class RemoteError(Exception):
@@ -92,90 +92,53 @@ class _HostChannel:
     def __init__(self, read_fd: int, write_fd: int) -> None:
         self._read_fd = read_fd
         self._write_fd = write_fd
+        self.heard = False
+        """Whether the worker has sent anything on this call."""
+        self._sending = anyio.Lock()
 
-    async def _write_view(self, view: memoryview) -> None:
-        while view:
+    async def send(self, kind: int, index: int = 0, payload: bytes = b"") -> None:
+        """Send a frame, whole: the feeding task and the reading task both send."""
+        view = memoryview(HEADER.pack(kind, index, len(payload)) + payload)
+        async with self._sending:
+            while view:
+                try:
+                    view = view[os.write(self._write_fd, view) :]
+                except BlockingIOError:  # noqa: PERF203 - rare: frames are small
+                    await anyio.wait_writable(self._write_fd)
+
+    async def _read_exactly(self, count: int) -> bytes | None:
+        parts = []
+        while count:
             try:
-                done = os.write(self._write_fd, view)
-            except BlockingIOError:
-                await anyio.wait_writable(self._write_fd)
-                continue
-            view = view[done:]
-
-    async def send(self, kind: int, index: int = 0, payload: bytes | bytearray = b"") -> None:
-        header = HEADER.pack(kind, index, len(payload))
-        try:
-            done = os.writev(self._write_fd, [header, payload]) if payload else 0
-        except BlockingIOError:
-            done = 0
-        if done < len(header):
-            await self._write_view(memoryview(header)[done:])
-            done = len(header)
-        await self._write_view(memoryview(payload)[done - len(header) :])
-
-    async def _read_exactly(self, count: int) -> bytearray | None:
-        buffer = bytearray(count)
-        view = memoryview(buffer)
-        got = 0
-        while got < count:
-            try:
-                n = os.readv(self._read_fd, [view[got:]])
+                data = os.read(self._read_fd, count)
             except BlockingIOError:
                 await anyio.wait_readable(self._read_fd)
                 continue
-            if n == 0:
+            if not data:
                 return None
-            got += n
-        return buffer
+            parts.append(data)
+            count -= len(data)
+        return b"".join(parts)
 
-    async def receive(self) -> tuple[int, int, bytearray] | None:
+    async def receive(self) -> tuple[int, int, bytes] | None:
         """Return the next frame, or None if the worker closed its end."""
         header = await self._read_exactly(HEADER.size)
         if header is None:
             return None
+        self.heard = True
         kind, index, length = HEADER.unpack(header)
-        payload = await self._read_exactly(length) if length else bytearray()
+        payload = await self._read_exactly(length) if length else b""
         if payload is None:
             return None
         return kind, index, payload
-
-
-async def _keep_tail(
-    stream: ByteReceiveStream | None, tail: bytearray, drained: anyio.Event
-) -> None:
-    try:
-        if stream is not None:
-            async for chunk in stream:
-                tail += chunk
-                del tail[:-_STDERR_TAIL]
-    finally:
-        drained.set()
 
 
 class _WorkerGoneError(Exception):
     """The worker closed its pipe: it exited or was killed."""
 
 
-async def _why_gone(process: Process, tail: bytearray, drained: anyio.Event) -> ChildProcessError:
-    """Wait for a worker that closed its pipe, and say how it ended and what it printed."""
-    with anyio.move_on_after(5):
-        await process.wait()
-    with anyio.move_on_after(1):
-        await drained.wait()  # what it printed before it went
-    last = bytes(tail).decode(errors="replace").strip().splitlines()[-3:]
-    detail = f"; its last words: {' | '.join(last)}" if last else ""
-    return ChildProcessError(f"its worker process {_exit_reason(process.returncode)}{detail}")
-
-
-def _exit_reason(code: int | None) -> str:
-    if code is None:
-        return "closed its pipe"
-    if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with status {code}"
+class _StaleWorkerError(Exception):
+    """A reused worker was gone before it took the call (it had just left, idle)."""
 
 
 async def run_in_worker(
@@ -194,67 +157,71 @@ async def run_in_worker(
         Exception: The transform's own error, rebuilt (see `RemoteError`), or an input's or
             output's error unchanged.
     """
+    target = target_of(transform)
     init = {
-        "target": target_of(transform),
+        "target": target,
         "name": transform.name,
         "params": dict(params),
         "inputs": [stream.info.to_dict() for stream in inputs],
         "outputs": len(outputs),
         "path": [entry for entry in sys.path if entry],
-        "memory_limit": isolation.memory_limit,
-        "chunk": CHUNK,
         "log_level": transform.logger.getEffectiveLevel(),
     }
-    worker_in, host_out = os.pipe()
-    host_in, worker_out = os.pipe()
-    for fd in (host_out, worker_out):
-        grow_pipe(fd)
-    os.set_blocking(host_in, False)
-    os.set_blocking(host_out, False)
-    process = None
-    try:
-        process = await anyio.open_process(
-            [sys.executable, "-m", "asyncstore.transforms._worker"],
-            stdin=worker_in,
-            stdout=worker_out,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        os.close(worker_in)
-        os.close(worker_out)
-        worker_in = worker_out = -1
-        channel = _HostChannel(host_in, host_out)
-        tail = bytearray()
-        drained = anyio.Event()
-        failure: BaseException | None = None
-        async with anyio.create_task_group() as group:
-            group.start_soon(_keep_tail, process.stderr, tail, drained)
-            try:
-                await channel.send(Kind.INIT, 0, encode(init))
-                await _serve(channel, transform, inputs, outputs, isolation, group)
-            except _WorkerGoneError:
-                failure = await _why_gone(process, tail, drained)
-            except (BrokenPipeError, ConnectionResetError):  # gone before it read its call
-                failure = await _why_gone(process, tail, drained)
-            except Exception as exc:  # raised below, outside the task group, as it is
-                failure = exc
-            group.cancel_scope.cancel()
-        if failure is not None:
-            raise failure
-    finally:
-        with anyio.CancelScope(shield=True):
-            if process is not None:
-                if process.returncode is None:
-                    process.kill()
-                await process.wait()
-                await process.aclose()
-            for fd in (worker_in, worker_out, host_in, host_out):
-                if fd >= 0:
-                    os.close(fd)
+    key = (target, isolation.memory_limit)
+    while True:
+        worker, reused = take(key, isolation.memory_limit)
+        try:
+            await _call(worker, reused, init, transform, inputs, outputs, isolation)
+        except _StaleWorkerError:
+            await worker.reap()
+            continue  # it had taken nothing: the call goes to a fresh worker
+        except BaseException:
+            await worker.reap()
+            raise
+        give_back(key, worker)
+        return
+
+
+async def _call(
+    worker: Worker,
+    reused: bool,
+    init: Mapping[str, Any],
+    transform: Transform,
+    inputs: Sequence[InputStream],
+    outputs: Sequence[OutputStream],
+    isolation: Isolation,
+) -> None:
+    channel = _HostChannel(worker.read_fd, worker.write_fd)
+    failure: BaseException | None = None
+    gone = False
+    async with anyio.create_task_group() as group:
+        group.start_soon(worker.keep_stderr)
+        try:
+            await channel.send(Kind.INIT, 0, encode(init))
+            await _serve(channel, worker, transform, inputs, outputs, isolation, group)
+        except (_WorkerGoneError, BrokenPipeError, ConnectionResetError):
+            gone = True
+        except Exception as exc:  # raised below, outside the task group, as it is
+            failure = exc
+        group.cancel_scope.cancel()
+    # The helper tasks have ended: the worker's pipes and region may be closed now.
+    if gone:
+        failure = _StaleWorkerError() if reused and not channel.heard else await _why_gone(worker)
+    if failure is not None:
+        raise failure
+
+
+async def _why_gone(worker: Worker) -> ChildProcessError:
+    """Wait for a worker that closed its pipe; say how it ended and what it printed last."""
+    await worker.reap(kill=False)
+    last = worker.last_words()
+    detail = f"; its last words: {last}" if last else ""
+    return ChildProcessError(f"its worker process {worker.exit_reason()}{detail}")
 
 
 async def _serve(
     channel: _HostChannel,
+    worker: Worker,
     transform: Transform,
     inputs: Sequence[InputStream],
     outputs: Sequence[OutputStream],
@@ -262,22 +229,31 @@ async def _serve(
     group: Any,
 ) -> None:
     requests_send, requests = anyio.create_memory_object_stream[tuple[int, int]](len(inputs) + 1)
+    free_slots = list(range(IN_SLOTS))
+    slot_freed = anyio.Event()
     logger = transform.logger
+    region = worker.view
 
     async def feed() -> None:
+        nonlocal slot_freed
         async with requests:
             async for index, size in requests:
+                while not free_slots:
+                    slot_freed = anyio.Event()
+                    await slot_freed.wait()
+                slot = free_slots.pop()
+                target = region[slot_range(slot, size)]
                 try:
-                    data = await inputs[index].read(size)
+                    # The input's bytes go straight into the slot the worker copies them from.
+                    count = await inputs[index].readinto(target)
                 except Exception as exc:
-                    failure = {"type": type(exc).__name__, "message": str(exc)}
-                    try:
-                        await channel.send(Kind.INPUT_FAILED, index, encode(failure))
-                    except OSError:
-                        return
-                    continue
+                    free_slots.append(slot)
+                    failure = {"type": type(exc).__name__, "message": str(exc)[:1000]}
+                    frame: tuple[int, bytes] = (Kind.INPUT_FAILED, encode(failure))
+                else:
+                    frame = (Kind.DATA, SLOT.pack(slot, count))
                 try:
-                    await channel.send(Kind.DATA, index, data)
+                    await channel.send(frame[0], index, frame[1])
                 except OSError:
                     return  # the worker is gone; the reader finds out how
 
@@ -285,22 +261,28 @@ async def _serve(
     async with requests_send:
         while True:
             with anyio.move_on_after(isolation.timeout) as waited:
-                frame = await channel.receive()
+                received = await channel.receive()
             if waited.cancelled_caught:
                 raise TimeoutError(
                     f"its worker process sent nothing for {isolation.timeout:g} s and was killed"
                 )
-            if frame is None:
+            if received is None:
                 raise _WorkerGoneError
-            kind, index, payload = frame
+            kind, index, payload = received
             if kind == Kind.READ:
                 if index >= len(inputs):
-                    raise TransformError(
-                        f"the worker asked for input {index}", transform=transform.name
-                    )
+                    raise ValueError(f"the worker asked for input {index}, which does not exist")
                 await requests_send.send((index, min(int.from_bytes(payload, "big"), CHUNK)))
+            elif kind == Kind.TAKEN:
+                free_slots.append(index)
+                slot_freed.set()
             elif kind == Kind.WRITE:
-                await _output(outputs, index)._accept(payload)
+                slot, size = SLOT.unpack(payload)
+                if not IN_SLOTS <= slot < IN_SLOTS + OUT_SLOTS or size > CHUNK:
+                    raise ValueError(f"the worker named a bad slot {slot} ({size} bytes)")
+                data = bytes(region[slot_range(slot, size)])
+                await channel.send(Kind.RELEASE, slot)  # free before the output may wait
+                await _output(outputs, index)._accept(data)
             elif kind == Kind.META:
                 meta = decode(payload)
                 output = _output(outputs, index)
@@ -322,9 +304,7 @@ async def _serve(
                         raise own
                 raise _remote_error(failure)
             else:
-                raise TransformError(
-                    f"the worker sent an unknown frame kind {kind}", transform=transform.name
-                )
+                raise ValueError(f"the worker sent an unknown frame kind {kind}")
 
 
 def _output(outputs: Sequence[OutputStream], index: int) -> OutputStream:

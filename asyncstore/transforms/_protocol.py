@@ -1,38 +1,59 @@
-"""The frames a host and its transform worker process exchange over two pipes.
+"""What a host and its transform worker process exchange: frames, and bytes in shared memory.
 
-Every frame is a 7-byte header (kind, stream index, payload length; big-endian) and its
-payload. The worker pulls input (``READ`` → ``DATA``) and pushes output (``META``,
-``WRITE``, ``CLOSE``), so pipes never fill with bytes nobody asked for, and each side's
-waits are bounded by the other's progress.
+Every frame is a 7-byte header (kind, index, payload length; big-endian) and its payload.
+Bytes never cross the pipes: they sit in 1 MiB slots of a region both processes map, and a
+frame names the slot. The worker pulls input (``READ`` → ``DATA``) and pushes output
+(``WRITE``), so a slot holds only what was asked for, and each side's waits are bounded by
+the other's progress. Each side hands a slot back as soon as it has copied its bytes out.
 
-Host to worker: ``INIT`` (JSON: what to run), ``DATA`` (input bytes; empty at the end),
-``INPUT_FAILED`` (JSON: the host could not read that input).
-Worker to host: ``READ`` (4-byte size wanted), ``META`` (JSON: metadata and content type),
-``WRITE`` (output bytes), ``CLOSE``, ``LOG`` (JSON: a log record), ``DONE``, ``FAILED``
+Host to worker: ``INIT`` (JSON: what to run), ``DATA`` (input ``index``: slot and length;
+length 0 at the end), ``INPUT_FAILED`` (JSON: the host could not read that input),
+``RELEASE`` (output slot ``index`` is free again).
+Worker to host: ``READ`` (4-byte size wanted of input ``index``), ``TAKEN`` (input slot
+``index`` is free again), ``META`` (JSON: metadata and content type), ``WRITE`` (output
+``index``: slot and length), ``CLOSE``, ``LOG`` (JSON: a log record), ``DONE``, ``FAILED``
 (JSON: the error, its traceback, and whether it was an input's).
+
+Frames are small (all but ``INIT``, ``LOG`` and ``FAILED`` are under 2 KiB), and the pipes
+hold only the few frames in flight.
 """
 
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import struct
+import tempfile
 from typing import Any
 
 __all__ = [
     "CHUNK",
     "HEADER",
+    "IN_SLOTS",
+    "OUT_SLOTS",
+    "REGION",
+    "SLOT",
     "Kind",
     "decode",
     "encode",
     "grow_pipe",
-    "write_all",
+    "region_fd",
+    "slot_range",
 ]
 
 HEADER = struct.Struct(">BHI")
-"""kind (1 byte), stream index (2 bytes), payload length (4 bytes)."""
+"""kind (1 byte), index (2 bytes), payload length (4 bytes)."""
+SLOT = struct.Struct(">BI")
+"""The payload of DATA and WRITE: slot (1 byte) and length (4 bytes)."""
 CHUNK = 1 << 20
-"""The most input bytes a worker asks for at a time."""
+"""The size of a slot: the most bytes a frame names."""
+IN_SLOTS = 4
+"""Input slots (filled by the host); the first slots of the region."""
+OUT_SLOTS = 4
+"""Output slots (filled by the worker); after the input slots."""
+REGION = (IN_SLOTS + OUT_SLOTS) * CHUNK
+"""The size of the shared region."""
 _F_SETPIPE_SZ = 1031  # Linux: fcntl.F_SETPIPE_SZ (Python 3.10+ names it; older fcntl may not)
 
 
@@ -42,6 +63,7 @@ class Kind:
     INIT = 1
     DATA = 2
     INPUT_FAILED = 3
+    RELEASE = 4
     READ = 10
     META = 11
     WRITE = 12
@@ -49,6 +71,7 @@ class Kind:
     LOG = 14
     DONE = 15
     FAILED = 16
+    TAKEN = 17
 
 
 def encode(data: Any) -> bytes:
@@ -61,27 +84,33 @@ def decode(payload: bytes | bytearray) -> Any:
     return json.loads(payload)
 
 
-def grow_pipe(fd: int, size: int = CHUNK) -> None:
-    """Ask for a pipe buffer of ``size`` bytes (Linux), so a chunk passes in one write.
+def slot_range(slot: int, length: int = CHUNK) -> slice:
+    """The region's bytes of ``slot`` (input slots first, then output slots)."""
+    start = slot * CHUNK
+    return slice(start, start + length)
 
-    Fewer, larger writes make process isolation cheaper; where the system refuses (other
-    systems, or a lower ``/proc/sys/fs/pipe-max-size``) the default buffer is kept.
-    """
+
+def region_fd() -> int:
+    """Create the shared region: a memory file (Linux) or an unlinked temporary file."""
+    create = getattr(os, "memfd_create", None)
+    if create is not None:
+        fd: int = create("asyncstore-transform", 0)
+    else:
+        fd = os.dup(tempfile.TemporaryFile().fileno())
+    os.ftruncate(fd, REGION)
+    return fd
+
+
+def map_region(fd: int) -> mmap.mmap:
+    """Map the shared region."""
+    return mmap.mmap(fd, REGION, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+
+
+def grow_pipe(fd: int, size: int = 1 << 16) -> None:
+    """Ask for a pipe buffer of ``size`` bytes (Linux), so frames rarely wait for room."""
     try:
         import fcntl
 
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", _F_SETPIPE_SZ), size)
     except (ImportError, OSError):
         pass
-
-
-def write_all(fd: int, header: bytes, payload: bytes | bytearray | memoryview) -> int:
-    """Write a frame to a blocking fd; return the bytes written."""
-    total = len(header) + len(payload)
-    done = os.writev(fd, [header, payload]) if payload else os.write(fd, header)
-    while done < total:
-        if done < len(header):
-            done += os.writev(fd, [header[done:], payload])
-        else:
-            done += os.write(fd, memoryview(payload)[done - len(header) :])
-    return total

@@ -220,3 +220,17 @@ class FailMidway(Transform):
             await target.write(chunk)
             left -= len(chunk)
         raise RuntimeError("failed midway")
+
+
+class Pid(Transform):
+    """Records the id of the process it runs in, as the output's ``pid`` metadata."""
+
+    async def __call__(
+        self,
+        inputs: Sequence[InputStream],
+        outputs: Sequence[OutputStream],
+        params: Mapping[str, str],
+    ) -> None:
+        outputs[0].set_metadata({"pid": str(os.getpid())})
+        async for chunk in inputs[0]:
+            await outputs[0].write(chunk)

@@ -218,3 +218,21 @@ async def test_isolation_options_are_checked() -> None:
 def test_remote_errors_of_unknown_types() -> None:
     error = RemoteError("LibError", "it broke", "Traceback ...")
     assert str(error) == "LibError: it broke" and error.type_name == "LibError"
+
+
+async def test_workers_are_reused_until_a_call_fails(store: MemoryModule) -> None:
+    from .helpers import Pid
+
+    async def pid() -> int:
+        (out,) = await run_on_bytes(Pid, [b"abc"], isolation="process")
+        assert out.data == b"abc"
+        return int(out.metadata["pid"])
+
+    first = await pid()
+    assert first != os.getpid() and await pid() == first  # the same worker, kept
+    os.kill(first, 9)  # an idle worker that went away is replaced, the call unharmed
+    second = await pid()
+    assert second != first and await pid() == second
+    with pytest.raises(TransformError):
+        await run_on_bytes(Pid, [b"abc"], params={"x": "1"}, isolation="process")
+    assert await pid() == second  # refused before it reached the worker
