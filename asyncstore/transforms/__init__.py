@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from asyncstore.transforms._contract import InputInfo, Transform, TransformContext
 from asyncstore.transforms._execute import DEFAULT_MEMORY_LIMIT, DEFAULT_TIMEOUT, Isolation
+from asyncstore.transforms._protocol import RemoteError
 from asyncstore.transforms._registry import (
     TRANSFORMS_GROUP,
     TransformDescription,
@@ -38,6 +39,7 @@ __all__ = [
     "Isolation",
     "OutputResult",
     "OutputStream",
+    "RemoteError",
     "Transform",
     "TransformContext",
     "TransformDescription",

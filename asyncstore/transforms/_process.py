@@ -29,27 +29,14 @@ from asyncstore.transforms._protocol import (
     OUT_SLOTS,
     SLOT,
     Kind,
+    RemoteError,
     decode,
     encode,
     slot_range,
 )
 from asyncstore.transforms._streams import InputStream, OutputStream
 
-__all__ = ["RemoteError", "run_in_worker", "target_of"]
-
-
-class RemoteError(Exception):
-    """An error raised in the worker process whose type does not exist in the host.
-
-    Attributes:
-        type_name: The name of the error's type in the worker.
-        remote_traceback: The worker's traceback, as text.
-    """
-
-    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
-        super().__init__(f"{type_name}: {message}" if message else type_name)
-        self.type_name = type_name
-        self.remote_traceback = remote_traceback
+__all__ = ["run_in_worker", "target_of"]
 
 
 def target_of(transform: Transform) -> str:

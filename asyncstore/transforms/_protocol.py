@@ -35,6 +35,7 @@ __all__ = [
     "REGION",
     "SLOT",
     "Kind",
+    "RemoteError",
     "decode",
     "encode",
     "grow_pipe",
@@ -72,6 +73,20 @@ class Kind:
     DONE = 15
     FAILED = 16
     TAKEN = 17
+
+
+class RemoteError(Exception):
+    """An error raised in the worker process whose type does not exist in the host.
+
+    Attributes:
+        type_name: The name of the error's type in the worker.
+        remote_traceback: The worker's traceback, as text.
+    """
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
+        super().__init__(f"{type_name}: {message}" if message else type_name)
+        self.type_name = type_name
+        self.remote_traceback = remote_traceback
 
 
 def encode(data: Any) -> bytes:

@@ -276,3 +276,16 @@ async def test_over_fs(fs_pair: TransformModule, tmp_path: Path) -> None:
         await fs_pair.put(failing_source(DATA, MiB), key="a/c.log")
     files = sorted(p.name for p in (tmp_path / "fs").rglob("*") if p.is_file())
     assert files == ["b.log"]
+
+
+def test_through_the_sync_adapter() -> None:
+    from asyncstore.sync import SyncStore
+
+    url = "transform://?inner=memory://&on_put=gzip&on_get=gzip&on_get_params=mode%3Ddecompress"
+    with SyncStore.open(url) as store:
+        store.put(DATA, key="k")
+        with store.get_read_stream("k") as file:
+            assert file.read(10) == DATA[:10]
+            file.seek(len(DATA) - 5)
+            assert file.read() == DATA[-5:]
+        assert store.stat("k").size == len(DATA)

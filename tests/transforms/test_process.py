@@ -15,8 +15,7 @@ from asyncstore import ConfigError, TransformError, run_transform
 from asyncstore.memory import MemoryModule
 from asyncstore.testing import SourceFailed, failing_source
 from asyncstore.testing.transforms import run_on_bytes
-from asyncstore.transforms import InputInfo, InputStream, Transform
-from asyncstore.transforms._process import RemoteError
+from asyncstore.transforms import InputInfo, InputStream, RemoteError, Transform
 
 from .helpers import Chatty, Crash, FailAfter, Hang, Hog, Split
 
