@@ -239,14 +239,18 @@ class TransformModule(WrapperModule):
         stream = InputStream.from_source(source, info)
         self._runs["put"] += 1
         error: Exception | None = None
-        async with anyio.create_task_group() as group:
-            output = StoreOutput(store, group, transform=transform.name, key=key)
-            try:
-                await execute(
-                    transform, [stream], [output], self._put_params, isolation=self._isolation
-                )
-            except Exception as exc:  # the store write is failed, not cancelled: let it undo
-                error = exc
+        try:
+            async with anyio.create_task_group() as group:
+                output = StoreOutput(store, group, transform=transform.name, key=key)
+                try:
+                    await execute(
+                        transform, [stream], [output], self._put_params, isolation=self._isolation
+                    )
+                except Exception as exc:  # the store write is failed, not cancelled: let it undo
+                    error = exc
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stream.aclose()  # our reader of the caller's source, not the source
         if error is not None:
             raise error
         if output.failure is not None:

@@ -261,6 +261,8 @@ async def _serve(
                     raise ValueError(f"the worker asked for input {index}, which does not exist")
                 await requests_send.send((index, min(int.from_bytes(payload, "big"), CHUNK)))
             elif kind == Kind.TAKEN:
+                if not 0 <= index < IN_SLOTS or index in free_slots:
+                    raise ValueError(f"the worker handed back a bad slot {index}")
                 free_slots.append(index)
                 slot_freed.set()
             elif kind == Kind.WRITE:
