@@ -9,34 +9,32 @@ Configured by transform name, like any layer::
     on_get = "gzip"                              # read back as written
     on_get_params = { mode = "decompress" }
 
-A write through the layer runs ``on_put`` on the caller's bytes and stores its output in one
-atomic write to the inner store (nothing stored if the transform fails). A read runs
-``on_get`` on the stored object and streams what it writes. Conditions (``overwrite``,
-``if_match``) go to the inner store unchanged, so the layer offers what the inner store
-offers.
-
-What a reader sees is described as a read would describe it: with ``on_get``, `stat` and
-`list` report the output's metadata, content type and size. A transform that keeps sizes
-(``PRESERVES_SIZE``, such as ``identity`` and ``checksum``) needs no extra pass; any other
-is run once over the object to measure it (remembered per handle and etag), so describing or
-opening such an object costs one more pass. Ranges and seeks work, by skipping output bytes
-(a backward seek starts the transform again).
+A write runs ``on_put`` on the caller's bytes into one atomic write to the inner store
+(nothing stored if it fails); a read streams what ``on_get`` writes for the stored object.
+Conditions (``overwrite``, ``if_match``) go to the inner store unchanged. `stat` and `list`
+describe objects as reads would; a transform that does not keep sizes is run once over an
+object to measure it (remembered per handle and etag). Ranges and seeks skip output bytes;
+a backward seek starts the transform again. See docs/transforms.md.
 """
 
 from __future__ import annotations
 
 import builtins
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl
 
 import anyio
 
 # Imported at run time: the registry reads the constructor's annotations to convert options.
 from asyncstore.context import ModuleContext
-from asyncstore.errors import ConfigError, PluginError, TransformError, UnsupportedError
+from asyncstore.errors import (
+    ConfigError,
+    NotFoundError,
+    PluginError,
+    TransformError,
+    UnsupportedError,
+)
 from asyncstore.info import ObjectInfo
 from asyncstore.keys import validate_content_type, validate_key, validate_metadata
 from asyncstore.middleware._base import WrapperModule, resolve_inner
@@ -48,11 +46,13 @@ from asyncstore.transforms._execute import (
     DEFAULT_TIMEOUT,
     Isolation,
     check_call,
-    execute,
+    params_from_config,
     resolve,
 )
-from asyncstore.transforms._outputs import CountingOutput, StoreOutput
+from asyncstore.transforms._measure import Measured, Measurements, measure
+from asyncstore.transforms._outputs import Consumer, StoreOutput
 from asyncstore.transforms._read import TransformedReadStream, TransformRun, start_run
+from asyncstore.transforms._run import run_outputs
 from asyncstore.transforms._streams import InputStream
 
 __all__ = ["TransformModule"]
@@ -61,34 +61,13 @@ _CACHE_ENTRIES = 1024
 _ATTEMPTS = 5  # opens of an object being replaced over and over, before giving up
 
 
-@dataclass(frozen=True)
-class _Described:
-    size: int
-    content_type: str | None
-    metadata: Mapping[str, str]
-
-
 class _ChangedError(Exception):
     """The object was replaced between two opens of one read."""
 
 
-class _ProbeDoneError(Exception):
-    """Stops a run once the output's metadata is known (a size-keeping transform)."""
-
-
-class _MetadataProbe(CountingOutput):
-    async def _start(self) -> None:
-        raise _ProbeDoneError
-
-
-def _params(value: Mapping[str, str] | str | None, option: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if isinstance(value, str):  # from a URL: "mode=decompress&level=9"
-        return dict(parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value)))
-    if not isinstance(value, Mapping):
-        raise ConfigError(f"{option} must be a table of names to values, not {value!r}")
-    return {str(k): str(v) for k, v in value.items()}
+def _size(measured: Measured) -> int:
+    assert measured.size is not None  # `_describe` always measures or knows the size
+    return measured.size
 
 
 def _conditions(overwrite: bool, if_match: str | None) -> dict[str, Any]:
@@ -110,7 +89,7 @@ class TransformModule(WrapperModule):
         on_put_params: Its parameters (a table, or ``name=value&...`` in a URL).
         on_get: The transform run on the bytes read, by name; none if omitted.
         on_get_params: Its parameters.
-        isolation: ``inline`` (in this process) or ``process`` (a worker process per run).
+        isolation: ``inline`` (in this process) or ``process`` (in worker processes).
         timeout: Process isolation: seconds a worker may stay silent before it is killed.
         memory_limit: Process isolation: a worker's address-space limit in bytes.
     """
@@ -133,7 +112,7 @@ class TransformModule(WrapperModule):
         self._isolation = Isolation(isolation, timeout, memory_limit)
         self._on_put, self._put_params = self._configure("on_put", on_put, on_put_params)
         self._on_get, self._get_params = self._configure("on_get", on_get, on_get_params)
-        self._described: OrderedDict[tuple[str, str], _Described] = OrderedDict()
+        self._measured = Measurements(_CACHE_ENTRIES)
         self._runs = {"put": 0, "get": 0, "measure": 0}
         super().__init__(resolve_inner(inner, context))
 
@@ -141,7 +120,7 @@ class TransformModule(WrapperModule):
     def _configure(
         option: str, name: str | None, params: Mapping[str, str] | str | None
     ) -> tuple[Transform | None, dict[str, str]]:
-        given = _params(params, f"{option}_params")
+        given = params_from_config(params, f"{option}_params")
         if name is None:
             if given:
                 raise ConfigError(f"{option}_params given without {option}")
@@ -188,8 +167,7 @@ class TransformModule(WrapperModule):
                 chunks, key=key, metadata=out_meta, content_type=out_type, **conditions
             )
 
-        output = await self._write(source, key, meta, ctype, store)
-        handle = output.handle  # as the inner store returned it
+        handle = await self._write(source, key, meta, ctype, store)  # as the inner store said
         assert isinstance(handle, str)
         return handle
 
@@ -231,31 +209,23 @@ class TransformModule(WrapperModule):
         key: str | None,
         metadata: dict[str, str],
         content_type: str | None,
-        store: Any,
-    ) -> StoreOutput:
+        store: Consumer,
+    ) -> Any:
+        """Run ``on_put`` on ``source`` into one store write; return what the write returned."""
         transform = self._on_put
         assert transform is not None
         info = InputInfo(key, source_length(source), content_type, metadata, store=self.name)
         stream = InputStream.from_source(source, info)
         self._runs["put"] += 1
-        error: Exception | None = None
         try:
-            async with anyio.create_task_group() as group:
-                output = StoreOutput(store, group, transform=transform.name, key=key)
-                try:
-                    await execute(
-                        transform, [stream], [output], self._put_params, isolation=self._isolation
-                    )
-                except Exception as exc:  # the store write is failed, not cancelled: let it undo
-                    error = exc
+            (output,) = await run_outputs(
+                transform, [stream], [(store, key)], self._put_params, self._isolation
+            )
         finally:
             with anyio.CancelScope(shield=True):
                 await stream.aclose()  # our reader of the caller's source, not the source
-        if error is not None:
-            raise error
-        if output.failure is not None:
-            raise output.failure
-        return output
+        assert isinstance(output, StoreOutput)
+        return output.handle
 
     # ---- reading -------------------------------------------------------------------------
 
@@ -306,7 +276,7 @@ class TransformModule(WrapperModule):
                 inner_info = opened[0]
                 size = inner_info.size
                 if not transform.PRESERVES_SIZE:
-                    size = (await self._describe(inner_info)).size
+                    size = _size(await self._describe(inner_info))
             except _ChangedError:
                 await run.aclose()
                 if attempt + 1 < _ATTEMPTS:
@@ -335,37 +305,29 @@ class TransformModule(WrapperModule):
             return {"if_match": info.etag}
         return {}
 
-    async def _describe(self, info: ObjectInfo) -> _Described:
+    async def _describe(self, info: ObjectInfo) -> Measured:
         """Run ``on_get`` over the object to learn what a read would show (remembered)."""
         transform = self._on_get
         assert transform is not None
-        cache_key = None if info.etag is None else (info.handle, info.etag)
-        if cache_key is not None and cache_key in self._described:
-            self._described.move_to_end(cache_key)
-            return self._described[cache_key]
+        key = None if info.etag is None else (info.handle, info.etag)
+        found = None if key is None else self._measured.get(key)
+        if found is not None:
+            return found
         self._runs["measure"] += 1
         stream = await self._inner.get_read_stream(info.handle, **self._pin(info))
         if stream.info.etag != info.etag:
             await stream.aclose()
             raise _ChangedError
         source = InputStream.from_read_stream(stream, store=self.name)
-        probe = _MetadataProbe() if transform.PRESERVES_SIZE else CountingOutput()
-        probe.transform = transform.name
-        try:
-            await execute(transform, [source], [probe], self._get_params, isolation=self._isolation)
-        except TransformError as exc:
-            if not isinstance(exc.__cause__, _ProbeDoneError):
-                raise
-        finally:
-            with anyio.CancelScope(shield=True):
-                await source.aclose()
-        size = info.size if transform.PRESERVES_SIZE else probe.bytes_written
-        described = _Described(size, probe.content_type, probe.metadata)
-        if cache_key is not None:
-            self._described[cache_key] = described
-            if len(self._described) > _CACHE_ENTRIES:
-                self._described.popitem(last=False)
-        return described
+        keeps = transform.PRESERVES_SIZE
+        measured = await measure(
+            transform, source, self._get_params, self._isolation, size=not keeps
+        )
+        if keeps:
+            measured = replace(measured, size=info.size)
+        if key is not None:
+            self._measured.put(key, measured)
+        return measured
 
     async def _outer_info(self, info: ObjectInfo) -> ObjectInfo:
         transform = self._on_get
@@ -381,15 +343,13 @@ class TransformModule(WrapperModule):
                 info = await self._inner.stat(info.handle)  # replaced meanwhile: describe anew
         return replace(
             info,
-            size=described.size,
+            size=_size(described),
             content_type=described.content_type,
             metadata=described.metadata,
         )
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Yield the objects under ``prefix`` as reads would describe them."""
-        from asyncstore.errors import NotFoundError
-
         async for info in self._inner.list(prefix):
             try:
                 yield await self._outer_info(info)

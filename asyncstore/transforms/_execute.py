@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from asyncstore.errors import ConfigError, TransformError
 from asyncstore.transforms._contract import Transform, TransformContext, default_name
@@ -23,6 +24,7 @@ __all__ = [
     "Isolation",
     "check_call",
     "execute",
+    "params_from_config",
     "resolve",
 ]
 
@@ -86,6 +88,24 @@ def resolve(transform: str | Transform | type[Transform]) -> Transform:
         f"expected a transform name, a Transform or a Transform subclass, not "
         f"{type(transform).__name__}"
     )
+
+
+def params_from_config(value: Mapping[str, str] | str | None, option: str) -> dict[str, str]:
+    """Return parameters given in a config file (a table) or a URL (``a=1&b=2``) as a dict.
+
+    Raises:
+        ConfigError: If they are neither.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, str):  # from a URL: "mode=decompress&level=9"
+        try:
+            return dict(parse_qsl(value, keep_blank_values=True, strict_parsing=bool(value)))
+        except ValueError:
+            raise ConfigError(f"{option} must be name=value&..., not {value!r}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{option} must be a table of names to values, not {value!r}")
+    return {str(k): str(v) for k, v in value.items()}
 
 
 def check_call(

@@ -21,10 +21,10 @@ from asyncstore.transforms._execute import (
     execute,
     resolve,
 )
-from asyncstore.transforms._outputs import StoreOutput, WritableOutput
+from asyncstore.transforms._outputs import Consumer, StoreOutput, WritableOutput
 from asyncstore.transforms._streams import InputStream, OutputStream
 
-__all__ = ["OutputResult", "TransformResult", "run_transform"]
+__all__ = ["OutputResult", "TransformResult", "run_outputs", "run_transform"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -145,31 +145,34 @@ async def run_transform(
     return TransformResult(instance.name, results, sum(s.tell() for s in streams))
 
 
-async def _run(
+async def run_outputs(
     transform: Transform,
     inputs: Sequence[InputStream],
-    targets: Sequence[object],
+    targets: Sequence[tuple[Consumer, str | None] | OutputStream],
     params: Mapping[str, str],
     limits: Isolation,
-) -> tuple[OutputResult, ...]:
+) -> builtins.list[OutputStream]:
+    """Run one call whose outputs are store writes (``(consumer, key)``) or given outputs.
+
+    Each store write starts when its output's metadata is final and, if the call fails, is
+    failed rather than cancelled, so it undoes itself as for any failing source.
+
+    Raises:
+        TransformError: If the transform failed.
+        Exception: An input's or a store write's own error, unchanged.
+    """
     error: Exception | None = None
     outputs: builtins.list[OutputStream] = []
     async with anyio.create_task_group() as group:
         for target in targets:
             if isinstance(target, tuple):
-                store, key = target
-                outputs.append(
-                    StoreOutput(
-                        _store_consumer(store, key), group, transform=transform.name, key=key
-                    )
-                )
+                consume, key = target
+                outputs.append(StoreOutput(consume, group, transform=transform.name, key=key))
             else:
-                assert isinstance(target, WritableOutput)
                 outputs.append(target)
         try:
             await execute(transform, inputs, outputs, params, isolation=limits)
         except Exception as exc:
-            # The store writes are failed, not cancelled: let them undo themselves.
             error = exc
     if error is not None:
         raise error
@@ -177,6 +180,25 @@ async def _run(
         failure = getattr(output, "failure", None)
         if failure is not None:
             raise failure
+    return outputs
+
+
+async def _run(
+    transform: Transform,
+    inputs: Sequence[InputStream],
+    targets: Sequence[object],
+    params: Mapping[str, str],
+    limits: Isolation,
+) -> tuple[OutputResult, ...]:
+    given: builtins.list[tuple[Consumer, str | None] | OutputStream] = []
+    for target in targets:
+        if isinstance(target, tuple):
+            store, key = target
+            given.append((_store_consumer(store, key), key))
+        else:
+            assert isinstance(target, WritableOutput)
+            given.append(target)
+    outputs = await run_outputs(transform, inputs, given, params, limits)
     results = []
     for target, output in zip(targets, outputs, strict=True):
         store_name = handle = None
