@@ -58,15 +58,10 @@ from asyncstore.transforms._streams import InputStream
 __all__ = ["TransformModule"]
 
 _CACHE_ENTRIES = 1024
-_ATTEMPTS = 5  # opens of an object being replaced over and over, before giving up
-
-
-class _ChangedError(Exception):
-    """The object was replaced between two opens of one read."""
 
 
 def _size(measured: Measured) -> int:
-    assert measured.size is not None  # `_describe` always measures or knows the size
+    assert measured.size is not None  # `_measure` always counts or knows the size
     return measured.size
 
 
@@ -249,103 +244,61 @@ class TransformModule(WrapperModule):
             return await self._inner.get_read_stream(handle, start=start, end=end, **conditions)
         check_range(start, end, store=self.name)
         self._check_handle(handle)
-        opened: list[ObjectInfo] = []
-
-        async def open_input() -> ReadStream:
-            # Every run after the first reads the version the first one opened, where the
-            # inner store can promise it; elsewhere a changed object shows as a size mismatch.
-            pin = {**self._pin(opened[0]), **conditions} if opened else conditions
-            stream = await self._inner.get_read_stream(handle, **pin)
-            if not opened:
-                opened.append(stream.info)
-            elif stream.info.etag != opened[0].etag:
-                await stream.aclose()
-                raise self._changed(transform, handle)
-            return stream
+        # One stream of the object serves the measuring run and every run of the read, each
+        # rewinding it: they all see the version it opened.
+        inner = await self._inner.get_read_stream(handle, **conditions)
 
         async def restart() -> TransformRun:
             self._runs["get"] += 1
             return await start_run(
-                transform, open_input, self._get_params, self._isolation, store=self.name
+                transform, inner, self._get_params, self._isolation, store=self.name
             )
 
-        for attempt in range(_ATTEMPTS):
-            opened.clear()
+        try:
+            size = inner.info.size
+            if not transform.PRESERVES_SIZE:
+                size = _size(await self._measure(inner, owned=False))
             run = await restart()
-            try:
-                inner_info = opened[0]
-                size = inner_info.size
-                if not transform.PRESERVES_SIZE:
-                    size = _size(await self._describe(inner_info))
-            except _ChangedError:
-                await run.aclose()
-                if attempt + 1 < _ATTEMPTS:
-                    continue  # replaced between the two opens: measure the new version
-                raise self._changed(transform, handle) from None
-            except BaseException:
-                await run.aclose()
-                raise
-            info = replace(
-                inner_info, size=size, content_type=run.content_type, metadata=run.metadata
-            )
-            return TransformedReadStream(info, run, restart, start=start, end=end)
-        raise AssertionError("unreachable")  # pragma: no cover
+        except BaseException:
+            await inner.aclose()
+            raise
+        info = replace(inner.info, size=size, content_type=run.content_type, metadata=run.metadata)
+        return TransformedReadStream(info, inner, run, restart, start=start, end=end)
 
-    def _changed(self, transform: Transform, handle: str) -> TransformError:
-        return TransformError(
-            f"the object changed while transform {transform.name!r} was reading it; open it again",
-            transform=transform.name,
-            store=self.name,
-            handle=handle,
-        )
-
-    def _pin(self, info: ObjectInfo) -> dict[str, Any]:
-        """The condition that reads the version ``info`` describes, where the store has one."""
-        if info.etag and self._inner.capabilities().get("conditional_read"):
-            return {"if_match": info.etag}
-        return {}
-
-    async def _describe(self, info: ObjectInfo) -> Measured:
-        """Run ``on_get`` over the object to learn what a read would show (remembered)."""
+    async def _measure(self, stream: ReadStream, *, owned: bool) -> Measured:
+        """Run ``on_get`` over a stream of an object to learn what a read shows (remembered)."""
         transform = self._on_get
         assert transform is not None
+        info = stream.info
         key = None if info.etag is None else (info.handle, info.etag)
         found = None if key is None else self._measured.get(key)
-        if found is not None:
-            return found
-        self._runs["measure"] += 1
-        stream = await self._inner.get_read_stream(info.handle, **self._pin(info))
-        if stream.info.etag != info.etag:
+        if found is None:
+            self._runs["measure"] += 1
+            source = InputStream.from_read_stream(stream, store=self.name, owned=owned)
+            keeps = transform.PRESERVES_SIZE
+            found = await measure(
+                transform, source, self._get_params, self._isolation, size=not keeps
+            )
+            if keeps:
+                found = replace(found, size=info.size)
+            if key is not None:
+                self._measured.put(key, found)
+        elif owned:
             await stream.aclose()
-            raise _ChangedError
-        source = InputStream.from_read_stream(stream, store=self.name)
-        keeps = transform.PRESERVES_SIZE
-        measured = await measure(
-            transform, source, self._get_params, self._isolation, size=not keeps
-        )
-        if keeps:
-            measured = replace(measured, size=info.size)
-        if key is not None:
-            self._measured.put(key, measured)
-        return measured
+        return found
 
     async def _outer_info(self, info: ObjectInfo) -> ObjectInfo:
-        transform = self._on_get
-        if transform is None:
+        """Describe an object as a read would: ``on_get``'s metadata, content type and size."""
+        if self._on_get is None:
             return info
-        for attempt in range(_ATTEMPTS):
-            try:
-                described = await self._describe(info)
-                break
-            except _ChangedError:
-                if attempt + 1 == _ATTEMPTS:
-                    raise self._changed(transform, info.handle) from None
-                info = await self._inner.stat(info.handle)  # replaced meanwhile: describe anew
+        key = None if info.etag is None else (info.handle, info.etag)
+        found = None if key is None else self._measured.get(key)
+        if found is None:  # measure the version a stream opens (it may be newer than info)
+            stream = await self._inner.get_read_stream(info.handle)
+            info = stream.info
+            found = await self._measure(stream, owned=True)
         return replace(
-            info,
-            size=_size(described),
-            content_type=described.content_type,
-            metadata=described.metadata,
+            info, size=_size(found), content_type=found.content_type, metadata=found.metadata
         )
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:

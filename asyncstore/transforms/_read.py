@@ -3,9 +3,10 @@
 Each run of the transform reads the stored object from its start and runs as a background
 task (see `asyncstore.transforms._background`), writing into a bounded pipe the stream reads
 from, so a slow reader holds the transform back. A ranged read or a forward seek skips
-bytes; a backward seek starts a new run. A run that fails makes the reader's next read raise
-its error; a run that writes fewer or more bytes than the stream's size raises
-`TransformError`: a transformed read is never cut short silently.
+bytes; a backward seek starts a new run. Every run reads the one stream of the object that
+the read opened, rewound, so all of them see the same version. A run that fails makes the
+reader's next read raise its error; a run that writes fewer or more bytes than the stream's
+size raises `TransformError`: a transformed read is never cut short silently.
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ from asyncstore.transforms._outputs import PipeOutput
 from asyncstore.transforms._streams import InputStream
 
 __all__ = ["TransformRun", "TransformedReadStream", "start_run"]
-
-Opener = Callable[[], Awaitable[ReadStream]]
-"""Opens the stored object from its start (checking any condition the read was given)."""
 
 
 class TransformRun:
@@ -76,35 +74,28 @@ class TransformRun:
 
 async def start_run(
     transform: Transform,
-    open_input: Opener,
+    stream: ReadStream,
     params: Mapping[str, str],
     isolation: Isolation,
     *,
     store: str | None = None,
 ) -> TransformRun:
-    """Open the object, start the transform on it, and wait until its metadata is final.
+    """Rewind ``stream``, start the transform on it, and wait until its metadata is final.
+
+    The stream stays open when the run ends: the caller closes it.
 
     Raises:
-        Exception: What opening the object raised (`NotFoundError`...), or what the run
-            failed with before its metadata was final.
+        Exception: What the run failed with before its metadata was final.
     """
-    stream = await open_input()
-    source = InputStream.from_read_stream(stream, store=store)
+    if stream.tell():
+        await stream.seek(0)
+    source = InputStream.from_read_stream(stream, store=store, owned=False)
     output = PipeOutput(transform=transform.name)
 
     async def produce() -> None:
-        try:
-            await execute(transform, [source], [output], params, isolation=isolation)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await source.aclose()
+        await execute(transform, [source], [output], params, isolation=isolation)
 
-    try:
-        task = start_background(produce)
-    except BaseException:
-        await source.aclose()
-        raise
-    run = TransformRun(transform, output, task)
+    run = TransformRun(transform, output, start_background(produce))
     try:
         await output.ready.wait()
         if output.pipe.error is not None and not output.started:
@@ -125,6 +116,7 @@ class TransformedReadStream(ReadStream):
     def __init__(
         self,
         info: ObjectInfo,
+        inner: ReadStream,
         first_run: TransformRun,
         restart: Callable[[], Awaitable[TransformRun]],
         *,
@@ -132,6 +124,7 @@ class TransformedReadStream(ReadStream):
         end: int | None = None,
     ) -> None:
         super().__init__(info, start=start, end=end)
+        self._inner = inner
         self._run: TransformRun | None = first_run
         self._restart = restart
 
@@ -139,7 +132,7 @@ class TransformedReadStream(ReadStream):
         name = run.transform.name
         return TransformError(
             f"transform {name!r} wrote {run.position} bytes of an object of "
-            f"{self.info.size}: it is not deterministic, or the object changed",
+            f"{self.info.size}: it is not deterministic",
             transform=name,
             handle=self.info.handle,
         )
@@ -165,7 +158,7 @@ class TransformedReadStream(ReadStream):
             run.position -= 1  # count the extra byte once: the message says how many
             raise TransformError(
                 f"transform {run.transform.name!r} wrote more than the {self.info.size} "
-                "bytes of the object: it is not deterministic, or the object changed",
+                "bytes of the object: it is not deterministic",
                 transform=run.transform.name,
                 handle=self.info.handle,
             )
@@ -175,3 +168,4 @@ class TransformedReadStream(ReadStream):
         run, self._run = self._run, None
         if run is not None:
             await run.aclose()
+        await self._inner.aclose()

@@ -48,6 +48,7 @@ class InputStream(ByteReceiveStream):
         stream: ReadStream | None = None,
         chunks: AsyncIterator[bytes | bytearray | memoryview] | None = None,
         on_read: Callable[[int], None] | None = None,
+        owned: bool = True,
     ) -> None:
         if (stream is None) == (chunks is None):
             raise TypeError("give exactly one of stream= and chunks=")
@@ -59,6 +60,7 @@ class InputStream(ByteReceiveStream):
         self._ended = False
         self._closed = False
         self._on_read = on_read
+        self._owned = owned
         self.failure: BaseException | None = None
         """The error the underlying stream or source raised, if it did."""
 
@@ -69,8 +71,12 @@ class InputStream(ByteReceiveStream):
         *,
         store: str | None = None,
         on_read: Callable[[int], None] | None = None,
+        owned: bool = True,
     ) -> InputStream:
-        """Read an open `ReadStream` (from its current position); closing closes it."""
+        """Read an open `ReadStream` (from its current position).
+
+        Closing the input closes the stream too, unless ``owned`` is False.
+        """
         info = InputInfo.from_object(stream.info, store=store)
         if stream.size != info.size or stream.tell():
             info = InputInfo(
@@ -81,7 +87,7 @@ class InputStream(ByteReceiveStream):
                 info.etag,
                 store,
             )
-        return cls(info, stream=stream, on_read=on_read)
+        return cls(info, stream=stream, on_read=on_read, owned=owned)
 
     @classmethod
     def from_source(
@@ -207,7 +213,8 @@ class InputStream(ByteReceiveStream):
         self._closed = True
         self._pending = memoryview(b"")
         if self._stream is not None:
-            await self._stream.aclose()
+            if self._owned:
+                await self._stream.aclose()
         elif self._chunks is not None:
             close = getattr(self._chunks, "aclose", None)
             if close is not None:
