@@ -1,5 +1,5 @@
-"""The transform middleware passes the conformance suite: identity both ways, a gzip pair
-(a size-changing read), and a checksum on writes read back through identity."""
+"""The transform middleware passes the conformance suite: identity both ways, and a gzip pair
+(a layer whose reads change sizes) over memory and over fs."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from asyncstore_fs import FileSystemModule
 
 
 class TestIdentityBothWays(StorageModuleTests):
-    @pytest.fixture(params=["asyncio", "trio"])
-    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
-        return str(request.param)
+    """identity both ways over memory (asyncio; the gzip pair runs on trio too)."""
 
     @pytest.fixture
     async def module(self) -> AsyncIterator[TransformModule]:
@@ -28,6 +26,8 @@ class TestIdentityBothWays(StorageModuleTests):
 
 
 class TestGzipPair(StorageModuleTests):
+    """gzip both ways over memory: a layer whose reads change sizes, on asyncio and trio."""
+
     list_page_objects = 1100
 
     @pytest.fixture(params=["asyncio", "trio"])
@@ -47,11 +47,9 @@ class TestGzipPair(StorageModuleTests):
 
 
 class TestGzipPairOverFs(StorageModuleTests):
-    list_page_objects = 0  # pagination is the fs suite's; here, what a layer adds
+    """gzip both ways over fs (asyncio; over memory it runs on trio too)."""
 
-    @pytest.fixture(params=["asyncio", "trio"])
-    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
-        return str(request.param)
+    list_page_objects = 0  # pagination is the fs suite's; here, what a layer adds
 
     @pytest.fixture
     async def module(self, tmp_path: Path) -> AsyncIterator[TransformModule]:
