@@ -15,6 +15,7 @@ from asyncstore.errors import (
     AlreadyExistsError,
     ConfigError,
     IntegrityError,
+    InvalidConditionError,
     InvalidKeyError,
     InvalidMetadataError,
     InvalidRangeError,
@@ -23,15 +24,16 @@ from asyncstore.errors import (
     PluginError,
     PluginLoadError,
     PluginNotFoundError,
+    PreconditionFailedError,
     StorageError,
     StorageFullError,
     TransformError,
     TransientError,
     UnsupportedError,
 )
-from asyncstore.info import ObjectInfo
+from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import validate_key, validate_metadata, validate_prefix
-from asyncstore.module import StorageModule, Store
+from asyncstore.module import StorageModule, Store, check_conditions
 from asyncstore.streams import ByteSource, ReadStream, iter_source
 
 if TYPE_CHECKING:
@@ -56,9 +58,11 @@ __all__ = [
     "ByteSource",
     "Config",
     "ConfigError",
+    "Handle",
     "InputInfo",
     "InputStream",
     "IntegrityError",
+    "InvalidConditionError",
     "InvalidKeyError",
     "InvalidMetadataError",
     "InvalidRangeError",
@@ -73,6 +77,7 @@ __all__ = [
     "PluginInfo",
     "PluginLoadError",
     "PluginNotFoundError",
+    "PreconditionFailedError",
     "ReadStream",
     "Registry",
     "StorageError",
@@ -85,6 +90,7 @@ __all__ = [
     "TransformResult",
     "TransientError",
     "UnsupportedError",
+    "check_conditions",
     "describe_plugin",
     "iter_source",
     "open_store",

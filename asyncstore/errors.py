@@ -9,7 +9,9 @@ the matching builtin so that code written against the standard library keeps wor
     ├── InvalidKeyError          (also ValueError)
     ├── InvalidMetadataError     (also ValueError)
     ├── InvalidRangeError        (also ValueError)
+    ├── InvalidConditionError    (also ValueError)
     ├── PermissionDeniedError    (also PermissionError)
+    ├── PreconditionFailedError  a conditional write or read found another version
     ├── IntegrityError
     ├── UnsupportedError
     ├── StorageFullError
@@ -31,6 +33,7 @@ __all__ = [
     "AlreadyExistsError",
     "ConfigError",
     "IntegrityError",
+    "InvalidConditionError",
     "InvalidKeyError",
     "InvalidMetadataError",
     "InvalidRangeError",
@@ -39,6 +42,7 @@ __all__ = [
     "PluginError",
     "PluginLoadError",
     "PluginNotFoundError",
+    "PreconditionFailedError",
     "StorageError",
     "StorageFullError",
     "TransformError",
@@ -101,6 +105,23 @@ class InvalidMetadataError(StorageError, ValueError):
 
 class InvalidRangeError(StorageError, ValueError):
     """A byte range is negative or reversed; raised before any I/O."""
+
+
+class InvalidConditionError(StorageError, ValueError):
+    """A write condition is malformed or contradictory; raised before any I/O.
+
+    For example ``overwrite=False`` together with ``if_match``, or an ``if_match`` that is not
+    a non-empty str.
+    """
+
+
+class PreconditionFailedError(StorageError):
+    """The object is not the version a conditional operation required.
+
+    Raised by ``if_match=`` writes, deletes and reads when the current object's etag differs or
+    no object exists, and by a read stream opened on one version that finds it replaced.
+    Nothing was changed.
+    """
 
 
 class PermissionDeniedError(StorageError, PermissionError):

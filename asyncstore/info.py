@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-__all__ = ["ObjectInfo"]
+__all__ = ["Handle", "ObjectInfo"]
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
@@ -44,3 +44,23 @@ class ObjectInfo:
             "content_type": self.content_type,
             "metadata": dict(self.metadata),
         }
+
+
+class Handle(str):
+    """The handle `put` returns: the handle itself (a `str`), with the new object's etag.
+
+    It compares, hashes and serialises as the plain handle; ``etag`` is the stored version's
+    tag (the one `stat` reports), or None when the module did not say. Pass it as ``if_match``
+    to replace or delete exactly this version.
+    """
+
+    etag: str | None
+    """The etag of the object the write stored, or None if the module did not report it."""
+
+    def __new__(cls, handle: str, etag: str | None = None) -> Handle:  # noqa: D102
+        self = super().__new__(cls, handle)
+        self.etag = etag
+        return self
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Handle, (str(self), self.etag))

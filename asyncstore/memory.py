@@ -8,15 +8,20 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from asyncstore.errors import ConfigError, StorageFullError
-from asyncstore.info import ObjectInfo
+from asyncstore.errors import (
+    AlreadyExistsError,
+    ConfigError,
+    PreconditionFailedError,
+    StorageFullError,
+)
+from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import (
     validate_content_type,
     validate_key,
     validate_metadata,
     validate_prefix,
 )
-from asyncstore.module import StorageModule
+from asyncstore.module import StorageModule, check_conditions
 from asyncstore.streams import ByteSource, BytesReadStream, ReadStream, check_range, iter_source
 
 __all__ = ["MemoryModule"]
@@ -46,7 +51,13 @@ class MemoryModule(StorageModule):
     """
 
     name = "memory"
-    CAPABILITIES: ClassVar[Mapping[str, Any]] = {"cdmi_encryption": []}
+    CAPABILITIES: ClassVar[Mapping[str, Any]] = {
+        "cdmi_encryption": [],
+        "conditional_create": True,
+        "conditional_replace": True,
+        "conditional_delete": True,
+        "conditional_read": True,
+    }
 
     def __init__(self, *, max_bytes: int | None = None) -> None:
         if max_bytes is not None and (not isinstance(max_bytes, int) or max_bytes < 0):
@@ -62,13 +73,17 @@ class MemoryModule(StorageModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
-    ) -> None:
-        """Store the bytes of ``source`` under ``handle``."""
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
+        """Store the bytes of ``source`` under ``handle``; return the new etag."""
         validate_key(handle, store=self.name)
+        check_conditions(overwrite, if_match, store=self.name)
         meta = validate_metadata(metadata, store=self.name)
         ctype = validate_content_type(content_type, store=self.name)
         data = await self._gather(handle, source)
-        # Nothing is awaited from here on: the swap is atomic for every other task.
+        # Nothing is awaited from here on: the check and the swap are atomic for every task.
+        self._check_condition(handle, overwrite, if_match)
         self._check_room(handle, len(data))
         info = ObjectInfo(
             handle=handle,
@@ -80,6 +95,24 @@ class MemoryModule(StorageModule):
             metadata=meta,
         )
         self._publish(handle, _Entry(data, info))
+        return info.etag  # type: ignore[return-value]
+
+    def _check_condition(self, handle: str, overwrite: bool, if_match: str | None) -> None:
+        if overwrite and if_match is None:
+            return
+        current = self._objects.get(handle)
+        if not overwrite and current is not None:
+            raise AlreadyExistsError(
+                "an object exists under this key", store=self.name, handle=handle
+            )
+        if if_match is not None and (current is None or current.info.etag != if_match):
+            raise PreconditionFailedError(
+                "the object is not the version if_match names"
+                if current is not None
+                else "no object exists for if_match to match",
+                store=self.name,
+                handle=handle,
+            )
 
     async def _gather(self, handle: str, source: ByteSource) -> bytes | bytearray:
         """Return the bytes of ``source`` as one object that nothing else can change.
@@ -124,11 +157,19 @@ class MemoryModule(StorageModule):
         return entry
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
-        """Open a stream of the object's bytes in ``[start, end)``."""
+        """Open a stream of the object's bytes in ``[start, end)``.
+
+        The stream keeps the version it opened, whatever writes follow.
+        """
         check_range(start, end, store=self.name)
+        check_conditions(if_match=if_match, store=self.name)
         entry = self._entry(handle)
+        if if_match is not None and entry.info.etag != if_match:
+            raise PreconditionFailedError(
+                "the object is not the version if_match names", store=self.name, handle=handle
+            )
         return BytesReadStream(entry.data, entry.info, start=start, end=end)
 
     async def stat(self, handle: str) -> ObjectInfo:
@@ -143,17 +184,29 @@ class MemoryModule(StorageModule):
             if entry is not None:  # it may have been deleted while we were suspended
                 yield entry.info
 
-    async def delete(self, handle: str) -> None:
-        """Delete the object; a missing one is not an error."""
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
+        """Delete the object; a missing one is not an error (unless ``if_match`` is given)."""
         validate_key(handle, store=self.name)
+        if if_match is not None:
+            check_conditions(if_match=if_match, store=self.name)
+            self._check_condition(handle, True, if_match)
         old = self._objects.pop(handle, None)
         if old is not None:
             self._used -= old.info.size
 
-    async def copy(self, handle: str, *, key: str | None = None) -> str:
+    async def copy(
+        self,
+        handle: str,
+        *,
+        key: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
         """Copy the object without copying its bytes (they are immutable)."""
+        check_conditions(overwrite, if_match, store=self.name)
         target = validate_key(key, store=self.name) if key is not None else await self.new_data()
         entry = self._entry(handle)
+        self._check_condition(target, overwrite, if_match)
         self._check_room(target, entry.info.size)
         info = ObjectInfo(
             handle=target,
@@ -164,7 +217,7 @@ class MemoryModule(StorageModule):
             metadata=entry.info.metadata,
         )
         self._publish(target, _Entry(entry.data, info))
-        return target
+        return Handle(target, info.etag)
 
     async def statistics(self) -> dict[str, Any]:
         """Return capacity (``max_bytes``, bytes held, what is left) and object counts."""

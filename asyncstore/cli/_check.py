@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import textwrap
@@ -15,6 +16,7 @@ from asyncstore.cli._common import emit_json, parse_target, state
 from asyncstore.config import public_spec
 
 _TEST_MODULE = '''
+import json
 import os
 
 import pytest
@@ -50,11 +52,17 @@ class TestLiveStore(StorageModuleTests):
                 yield module
             finally:
                 # Leave nothing behind: generated handles, and the scratch prefix.
-                for handle in handles:
-                    await module.delete(handle)
-                if module.capabilities().get("list"):
-                    async for info in module.list(self.key_prefix):
-                        await module.delete(info.handle)
+                if module.capabilities().get("delete", True):
+                    for handle in handles:
+                        await module.delete(handle)
+                    if module.capabilities().get("list"):
+                        async for info in module.list(self.key_prefix):
+                            await module.delete(info.handle)
+                else:  # the store cannot delete: say what the checks left in it
+                    with open(os.environ["ASYNCSTORE_CHECK_LEFT"], "a") as left:
+                        for handle in dict.fromkeys(handles):
+                            if await module.available(handle):
+                                left.write(json.dumps(handle) + "\\n")
 '''
 
 
@@ -93,6 +101,7 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
     """Run the conformance suite against a live store, in a scratch prefix it cleans up.
 
     Exits 0 when every check passes or is skipped for a capability the store declares absent.
+    A store that cannot delete keeps what the checks stored: their handles are listed.
     """
     try:
         import pytest
@@ -111,6 +120,7 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
             "ASYNCSTORE_CHECK_PREFIX": prefix,
             "ASYNCSTORE_CHECK_PAGE": str(page_objects),
             "ASYNCSTORE_CHECK_CONFIG": current.config_path or "",
+            "ASYNCSTORE_CHECK_LEFT": str(directory / "left-behind.txt"),
         }
         saved = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
@@ -132,6 +142,9 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
                 arguments += ["-k", expression]
             with open(os.devnull, "w") as quiet, _redirect(quiet):
                 pytest.main(arguments, plugins=[collector])
+            left_file = directory / "left-behind.txt"
+            lines = left_file.read_text().splitlines() if left_file.exists() else []
+            left = [json.loads(line) for line in lines]
         finally:
             for name, value in saved.items():
                 if value is None:
@@ -141,9 +154,17 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
     results = collector.results
     failed = sum(r["outcome"] == "failed" for r in results.values())
     if as_json:
-        emit_json({"store": public_spec(spec), "results": results, "failed": failed})
+        emit_json({"store": public_spec(spec), "results": results, "failed": failed, "left": left})
     else:
         _print_table(public_spec(spec), results)
+    if left:
+        click.echo(
+            f"{public_spec(spec)!r} cannot delete: the checks left {len(left)} object(s) in it",
+            err=True,
+        )
+        if not as_json:
+            for handle in left:
+                click.echo(f"  {handle}", err=True)
     if failed or not results:
         raise SystemExit(1)
 

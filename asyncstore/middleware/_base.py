@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from asyncstore.errors import IntegrityError, UnsupportedError
-from asyncstore.info import ObjectInfo
+from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import validate_content_type, validate_key, validate_metadata
 from asyncstore.module import StorageModule
 
@@ -226,9 +226,16 @@ class WrapperModule(StorageModule):
         return handle
 
     def _check_write(
-        self, handle: str, metadata: Mapping[str, str] | None, content_type: str | None
+        self,
+        handle: str,
+        metadata: Mapping[str, str] | None,
+        content_type: str | None,
+        overwrite: bool = True,
+        if_match: str | None = None,
     ) -> tuple[dict[str, str], str | None]:
+        """Validate a write's handle, metadata, content type and conditions before any I/O."""
         self._check_handle(handle)
+        self._write_conditions(overwrite, if_match)
         return (
             validate_metadata(metadata, store=self.name),
             validate_content_type(content_type, store=self.name),
@@ -243,20 +250,26 @@ class WrapperModule(StorageModule):
         key: str | None = None,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
     ) -> str:
         """Transform and store the bytes of ``source``; return the handle.
 
         The handle is chosen (or validated) before the bytes are transformed, since some
-        layers bind it into the stored form. Atomic as the inner module's `assign` is.
+        layers bind it into the stored form. Atomic as the inner module's `assign` is, and
+        conditional as it is (the etag of a wrapped object is the stored object's).
         """
+        conditions = self._write_conditions(overwrite, if_match)
         if key is None:
             handle = await self._inner.new_data()
         elif self._named_keys():
             handle = validate_key(key, store=self.name)
         else:
             raise UnsupportedError("this module chooses its own handles", store=self.name)
-        await self.assign(handle, source, metadata=metadata, content_type=content_type)
-        return handle
+        etag = await self.assign(
+            handle, source, metadata=metadata, content_type=content_type, **conditions
+        )
+        return Handle(handle, etag)
 
     async def new_data(self) -> str:
         """Allocate a fresh handle in the inner module."""
@@ -267,10 +280,14 @@ class WrapperModule(StorageModule):
         self._check_handle(handle)
         return await self._inner.available(handle)
 
-    async def delete(self, handle: str) -> None:
-        """Delete the object from the inner module; a missing one is not an error."""
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
+        """Delete the object from the inner module; a missing one is not an error.
+
+        ``if_match`` is decided by the inner module.
+        """
         self._check_handle(handle)
-        await self._inner.delete(handle)
+        self._check_delete_condition(if_match)
+        await self._inner.delete(handle, if_match=if_match)
 
     async def cleanup(self, *, older_than: float = 3600.0) -> dict[str, int]:
         """Clean up the inner modules; return the sum of their counts."""

@@ -124,15 +124,26 @@ class CompressionModule(WrapperModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
-    ) -> None:
-        """Compress the bytes of ``source`` and store them under ``handle`` in one inner write."""
-        meta, ctype = self._check_write(handle, metadata, content_type)
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str | None:
+        """Compress the bytes of ``source`` and store them under ``handle`` in one inner write.
+
+        Conditions are decided by the inner module; return its etag.
+        """
+        meta, ctype = self._check_write(handle, metadata, content_type, overwrite, if_match)
         totals = [0, 0]
-        await self._inner.assign(
-            handle, self._compress(source, totals), metadata=meta, content_type=ctype
+        etag = await self._inner.assign(
+            handle,
+            self._compress(source, totals),
+            metadata=meta,
+            content_type=ctype,
+            overwrite=overwrite,
+            if_match=if_match,
         )
         self._logical_written += totals[0]
         self._stored_written += totals[1]
+        return etag
 
     async def _compress(self, source: ByteSource, totals: list[int]) -> AsyncIterator[bytes]:
         compressor = self._zstd.ZstdCompressor(level=self._level, write_checksum=True)
@@ -207,17 +218,19 @@ class CompressionModule(WrapperModule):
                 continue  # deleted since the inner listing saw it
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
         """Open a stream of the original bytes in ``[start, end)``; only touched frames are read.
 
         Raises:
             NotFoundError: If no object exists for ``handle``.
             IntegrityError: If the stored object is not a valid compressed object.
+            PreconditionFailedError: If ``if_match`` is not the stored object's etag.
         """
         check_range(start, end, store=self.name)
         self._check_handle(handle)
-        inner = await self._inner.get_read_stream(handle)
+        self._check_read_condition(if_match)
+        inner = await self._inner.get_read_stream(handle, if_match=if_match)
         try:
             trailer = await self._read_trailer(inner, handle)
         except BaseException:

@@ -43,7 +43,7 @@ from asyncstore.errors import ConfigError, IntegrityError, InvalidKeyError, NotF
 from asyncstore.info import ObjectInfo
 from asyncstore.keys import validate_key, validate_prefix
 from asyncstore.middleware._base import WrapperModule, cleanup_all, resolve_inner
-from asyncstore.module import StorageModule
+from asyncstore.module import CONDITION_CAPABILITIES, StorageModule
 from asyncstore.streams import ByteSource, ReadStream, check_range, iter_source
 
 __all__ = ["RESERVED_PREFIX", "DedupModule"]
@@ -142,9 +142,16 @@ class DedupModule(WrapperModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
     ) -> None:
-        """Store the bytes of ``source`` once by content and point ``handle`` at them."""
-        meta, ctype = self._check_write(handle, metadata, content_type)
+        """Store the bytes of ``source`` once by content and point ``handle`` at them.
+
+        Raises:
+            UnsupportedError: If a condition is given: a reference is two writes, which no
+                store beneath can make conditional as one.
+        """
+        meta, ctype = self._check_write(handle, metadata, content_type, overwrite, if_match)
         digest, size, small, temp = await self._ingest(source)
         try:
             async with self._lock:
@@ -207,18 +214,27 @@ class DedupModule(WrapperModule):
         if not await _any(self._blobs.list(f"{_REFS}{digest}/")):
             await self._blobs.delete(_BLOBS + digest)
 
-    async def delete(self, handle: str) -> None:
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
         """Delete the reference; free its content when no other reference uses it."""
         self._check_handle(handle)
+        self._check_delete_condition(if_match)
         async with self._lock:
             old = await self._ref_or_none(handle)
             await self._inner.delete(handle)
             if old is not None:
                 await self._unlink(handle, old.digest)
 
-    async def copy(self, handle: str, *, key: str | None = None) -> str:
+    async def copy(
+        self,
+        handle: str,
+        *,
+        key: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
         """Copy by adding a reference to the same content; no bytes are copied."""
         self._check_handle(handle)
+        self._write_conditions(overwrite, if_match)
         target = self._check_handle(key) if key is not None else await self.new_data()
         async with self._lock:
             info, ref = await self._read_ref(handle)
@@ -276,7 +292,7 @@ class DedupModule(WrapperModule):
             yield self._outer(info, ref)
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
         """Open a stream of the content ``handle`` refers to, in ``[start, end)``.
 
@@ -286,6 +302,7 @@ class DedupModule(WrapperModule):
         """
         check_range(start, end, store=self.name)
         self._check_handle(handle)
+        self._check_read_condition(if_match)
         for _ in range(_OPEN_RETRIES):
             info, ref = await self._read_ref(handle)
             try:
@@ -382,8 +399,12 @@ class DedupModule(WrapperModule):
         return stats
 
     def capabilities(self) -> dict[str, Any]:
-        """Return the inner module's capabilities; copies are references (server-side)."""
+        """Return the inner module's capabilities; copies are references (server-side).
+
+        No condition is offered: a reference is several writes to two stores.
+        """
         effective = super().capabilities()
+        effective.update(dict.fromkeys(CONDITION_CAPABILITIES, False))
         effective["server_side_copy"] = True
         effective["range_read"] = bool(self._blobs.capabilities().get("range_read"))
         effective["seek"] = bool(self._blobs.capabilities().get("seek"))

@@ -146,11 +146,21 @@ class EncryptionModule(WrapperModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
-    ) -> None:
-        """Encrypt the bytes of ``source`` and store them under ``handle`` in one inner write."""
-        meta, ctype = self._check_write(handle, metadata, content_type)
-        await self._inner.assign(
-            handle, self._encrypt(handle, source), metadata=meta, content_type=ctype
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str | None:
+        """Encrypt the bytes of ``source`` and store them under ``handle`` in one inner write.
+
+        Conditions are decided by the inner module; return its etag.
+        """
+        meta, ctype = self._check_write(handle, metadata, content_type, overwrite, if_match)
+        return await self._inner.assign(
+            handle,
+            self._encrypt(handle, source),
+            metadata=meta,
+            content_type=ctype,
+            overwrite=overwrite,
+            if_match=if_match,
         )
 
     async def _encrypt(self, handle: str, source: ByteSource) -> AsyncIterator[bytes]:
@@ -194,7 +204,7 @@ class EncryptionModule(WrapperModule):
         return self._with_size(info, self._plaintext_size(info.size, info.handle))
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
         """Open a stream of the plaintext in ``[start, end)``; only touched chunks are read.
 
@@ -202,10 +212,12 @@ class EncryptionModule(WrapperModule):
             NotFoundError: If no object exists for ``handle``.
             IntegrityError: If the header fails authentication (tampering, another handle's
                 object, or a master key this module was not given).
+            PreconditionFailedError: If ``if_match`` is not the stored object's etag.
         """
         check_range(start, end, store=self.name)
         self._check_handle(handle)
-        inner = await self._inner.get_read_stream(handle)
+        self._check_read_condition(if_match)
+        inner = await self._inner.get_read_stream(handle, if_match=if_match)
         try:
             inner_info = inner.info
             size = self._plaintext_size(inner_info.size, handle)

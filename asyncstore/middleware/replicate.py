@@ -124,11 +124,24 @@ class ReplicationModule(WrapperModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
-    ) -> None:
-        """Store on the primary, then on the replicas as the mode says."""
-        meta, ctype = self._check_write(handle, metadata, content_type)
-        await self._inner.assign(handle, source, metadata=meta, content_type=ctype)
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str | None:
+        """Store on the primary, then on the replicas as the mode says.
+
+        The primary alone decides a condition; the replicas then follow it.
+        """
+        meta, ctype = self._check_write(handle, metadata, content_type, overwrite, if_match)
+        etag = await self._inner.assign(
+            handle,
+            source,
+            metadata=meta,
+            content_type=ctype,
+            overwrite=overwrite,
+            if_match=if_match,
+        )
         await self._replicate(handle)
+        return etag
 
     async def _replicate(self, handle: str) -> None:
         if self._mode == "all":
@@ -231,11 +244,19 @@ class ReplicationModule(WrapperModule):
     # ---- reading, with fallback ----------------------------------------------------------
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
-        """Open a stream from the primary, or from the first replica that has the object."""
+        """Open a stream from the primary, or from the first replica that has the object.
+
+        With ``if_match`` (an etag of the primary's) only the primary is read.
+        """
         check_range(start, end, store=self.name)
         self._check_handle(handle)
+        self._check_read_condition(if_match)
+        if if_match is not None:
+            return await self._inner.get_read_stream(
+                handle, start=start, end=end, if_match=if_match
+            )
         return await self._first(lambda store: store.get_read_stream(handle, start=start, end=end))
 
     async def stat(self, handle: str) -> ObjectInfo:
@@ -286,28 +307,47 @@ class ReplicationModule(WrapperModule):
 
     # ---- other operations ----------------------------------------------------------------
 
-    async def delete(self, handle: str) -> None:
-        """Delete from the primary and every replica; raise the first failure after trying all."""
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
+        """Delete from the primary and every replica; raise the first failure after trying all.
+
+        With ``if_match`` the primary decides first; the replicas follow only if it deleted.
+        """
         self._check_handle(handle)
+        self._check_delete_condition(if_match)
+        stores = self._stores()
+        if if_match is not None:
+            await self._inner.delete(handle, if_match=if_match)
+            stores = stores[1:]
         self._queue.pop(handle, None)
         errors: builtins.list[BaseException] = []
-        for store in self._stores():
+        for store in stores:
             outcome = await self._attempt(lambda store: store.delete(handle), store)
             if isinstance(outcome, _Failed):
                 errors.append(outcome.error)
         if errors:
             raise errors[0]
 
-    async def copy(self, handle: str, *, key: str | None = None) -> str:
-        """Copy on the primary; replicas that have the source copy server-side too."""
+    async def copy(
+        self,
+        handle: str,
+        *,
+        key: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
+        """Copy on the primary; replicas that have the source copy server-side too.
+
+        The primary alone decides a condition on the destination.
+        """
         self._check_handle(handle)
+        conditions = self._write_conditions(overwrite, if_match)
         if key is not None:
             validate_key(key, store=self.name)
         try:
-            target = await self._inner.copy(handle, key=key)
+            target = await self._inner.copy(handle, key=key, **conditions)
         except NotFoundError:
             # The primary lost the source: copy from whichever replica still has it.
-            return await super().copy(handle, key=key)
+            return await super().copy(handle, key=key, **conditions)
         pending = []
         for replica in self._replicas:
             try:

@@ -65,16 +65,6 @@ def _size(measured: Measured) -> int:
     return measured.size
 
 
-def _conditions(overwrite: bool, if_match: str | None) -> dict[str, Any]:
-    """The condition keywords to pass on: only those given, so that any inner store works."""
-    given: dict[str, Any] = {}
-    if overwrite is not True:
-        given["overwrite"] = overwrite
-    if if_match is not None:
-        given["if_match"] = if_match
-    return given
-
-
 class TransformModule(WrapperModule):
     """Runs a transform on every object written (``on_put``) and read (``on_get``).
 
@@ -140,10 +130,12 @@ class TransformModule(WrapperModule):
     ) -> str:
         """Run ``on_put`` on the bytes of ``source`` and store its output; return the handle.
 
+        Conditions are decided by the inner store; the handle carries its etag.
+
         Raises:
             TransformError: If the transform fails (nothing is stored).
         """
-        conditions = _conditions(overwrite, if_match)
+        conditions = self._write_conditions(overwrite, if_match)  # checked before any I/O
         if self._on_put is None:
             handle: str = await self._inner.put(
                 source, key=key, metadata=metadata, content_type=content_type, **conditions
@@ -175,28 +167,30 @@ class TransformModule(WrapperModule):
         content_type: str | None = None,
         overwrite: bool = True,
         if_match: str | None = None,
-    ) -> None:
+    ) -> str | None:
         """Run ``on_put`` on the bytes of ``source`` and store its output under ``handle``.
+
+        Conditions are decided by the inner store; return its etag.
 
         Raises:
             TransformError: If the transform fails (nothing is stored; an old object stays).
         """
-        conditions = _conditions(overwrite, if_match)
+        conditions = self._write_conditions(overwrite, if_match)  # checked before any I/O
         if self._on_put is None:
-            await self._inner.assign(
+            return await self._inner.assign(
                 handle, source, metadata=metadata, content_type=content_type, **conditions
             )
-            return
         meta, ctype = self._check_write(handle, metadata, content_type)
         inner = self._inner
 
         async def store(chunks: Any, out_meta: Mapping[str, str], out_type: str | None) -> Any:
-            await inner.assign(
+            return await inner.assign(
                 handle, chunks, metadata=out_meta, content_type=out_type, **conditions
             )
-            return handle
 
-        await self._write(source, handle, meta, ctype, store)
+        etag = await self._write(source, handle, meta, ctype, store)
+        assert etag is None or isinstance(etag, str)
+        return etag
 
     async def _write(
         self,
@@ -238,15 +232,17 @@ class TransformModule(WrapperModule):
             NotFoundError: If no object exists for ``handle``.
             TransformError: If the transform fails (when opening, or later, on a read).
         """
-        conditions = _conditions(True, if_match)
+        self._check_read_condition(if_match)
         transform = self._on_get
         if transform is None:
-            return await self._inner.get_read_stream(handle, start=start, end=end, **conditions)
+            return await self._inner.get_read_stream(
+                handle, start=start, end=end, if_match=if_match
+            )
         check_range(start, end, store=self.name)
         self._check_handle(handle)
         # One stream of the object serves the measuring run and every run of the read, each
         # rewinding it: they all see the version it opened.
-        inner = await self._inner.get_read_stream(handle, **conditions)
+        inner = await self._inner.get_read_stream(handle, if_match=if_match)
 
         async def restart() -> TransformRun:
             self._runs["get"] += 1
@@ -311,11 +307,6 @@ class TransformModule(WrapperModule):
 
     # ---- other operations ----------------------------------------------------------------
 
-    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
-        """Delete the object from the inner store; a missing one is not an error."""
-        self._check_handle(handle)
-        await self._inner.delete(handle, **_conditions(True, if_match))
-
     async def copy(
         self,
         handle: str,
@@ -328,7 +319,7 @@ class TransformModule(WrapperModule):
 
         Without transforms this is the inner store's copy (server-side where it can).
         """
-        conditions = _conditions(overwrite, if_match)
+        conditions = self._write_conditions(overwrite, if_match)
         if self._on_get is None and self._on_put is None:
             copied: str = await self._inner.copy(handle, key=key, **conditions)
             return copied

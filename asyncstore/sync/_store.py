@@ -218,16 +218,26 @@ class SyncStore:
         key: str | None = None,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
     ) -> str:
         """Store the bytes of ``source`` and return the handle (see `StorageModule.put`).
 
         ``source`` may be bytes, a binary file object (read in worker threads), an iterable
-        of bytes (generators are advanced in worker threads) or a `SyncReadStream`.
+        of bytes (generators are advanced in worker threads) or a `SyncReadStream`. The
+        conditions ``overwrite`` and ``if_match`` are as for `StorageModule.put`.
         """
         # Prepared here rather than on the loop, which every thread waits for.
         prepared = loop_source(source, _portal.PORTAL)
         return self._call(
-            lambda m: m.put(prepared, key=key, metadata=metadata, content_type=content_type)
+            lambda m: m.put(
+                prepared,
+                key=key,
+                metadata=metadata,
+                content_type=content_type,
+                overwrite=overwrite,
+                if_match=if_match,
+            )
         )
 
     def new_data(self) -> str:
@@ -241,11 +251,23 @@ class SyncStore:
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
-    ) -> None:
-        """Store the bytes of ``source`` under ``handle`` (see `StorageModule.assign`)."""
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str | None:
+        """Store the bytes of ``source`` under ``handle``; return the new etag if known.
+
+        See `StorageModule.assign`.
+        """
         prepared = loop_source(source, _portal.PORTAL)
         return self._call(
-            lambda m: m.assign(handle, prepared, metadata=metadata, content_type=content_type)
+            lambda m: m.assign(
+                handle,
+                prepared,
+                metadata=metadata,
+                content_type=content_type,
+                overwrite=overwrite,
+                if_match=if_match,
+            )
         )
 
     # ---- reading -------------------------------------------------------------------------
@@ -260,6 +282,7 @@ class SyncStore:
         *,
         start: int = 0,
         end: int | None = None,
+        if_match: str | None = None,
         buffer_size: int = DEFAULT_BUFFER_SIZE,
     ) -> SyncReadStream:
         """Open a blocking binary file over the bytes in ``[start, end)``.
@@ -268,14 +291,18 @@ class SyncStore:
             handle: The object's handle.
             start: The first byte of the range.
             end: The end of the range (exclusive); the object's end when None.
+            if_match: Open only the version with this etag.
             buffer_size: How many bytes small reads fetch ahead.
 
         Raises:
             NotFoundError: If no complete object exists for ``handle``.
             InvalidRangeError: If the range is malformed.
+            PreconditionFailedError: If ``if_match`` is not the object's etag.
         """
         stream, whole = self._call(
-            lambda m: open_stream(m.get_read_stream(handle, start=start, end=end), buffer_size)
+            lambda m: open_stream(
+                m.get_read_stream(handle, start=start, end=end, if_match=if_match), buffer_size
+            )
         )
         return SyncReadStream(stream, _portal.PORTAL, buffer_size=buffer_size, whole=whole)
 
@@ -297,13 +324,20 @@ class SyncStore:
 
     # ---- other operations ----------------------------------------------------------------
 
-    def delete(self, handle: str) -> None:
-        """Delete the object; a missing one is not an error."""
-        return self._call(lambda m: m.delete(handle))
+    def delete(self, handle: str, *, if_match: str | None = None) -> None:
+        """Delete the object; a missing one is not an error (see `StorageModule.delete`)."""
+        return self._call(lambda m: m.delete(handle, if_match=if_match))
 
-    def copy(self, handle: str, *, key: str | None = None) -> str:
+    def copy(
+        self,
+        handle: str,
+        *,
+        key: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
         """Copy the object and return the new handle (see `StorageModule.copy`)."""
-        return self._call(lambda m: m.copy(handle, key=key))
+        return self._call(lambda m: m.copy(handle, key=key, overwrite=overwrite, if_match=if_match))
 
     def presign(self, handle: str, *, method: str = "GET", expires: int = 3600) -> str:
         """Return a URL granting ``method`` on the object (see `StorageModule.presign`)."""

@@ -93,6 +93,7 @@ class ListTests(SuiteBase):
     async def test_list_skips_deleted_objects(self, module: StorageModule) -> None:
         self.require(module, "list")
         self.require(module, "named_keys")
+        self.require(module, "delete")
         await self.put(module, b"1", "del/keep")
         gone = await self.put(module, b"2", "del/gone")
         await module.delete(gone)
@@ -104,10 +105,12 @@ class ListTests(SuiteBase):
 
     async def test_list_skips_unassigned_handles(self, module: StorageModule) -> None:
         self.require(module, "list")
+        self.require(module, "new_data")
         await module.new_data()
         assert await self._keys(module) == []
 
     async def test_list_skips_failed_puts(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "list")
         self.require(module, "named_keys")
 

@@ -43,6 +43,8 @@ class OutputResult:
     """The name of the store written to, or None for a stream output."""
     handle: str | None = None
     """The handle the store returned, or None for a stream output."""
+    etag: str | None = None
+    """The stored object's etag, where the store reported it."""
 
 
 @dataclass(frozen=True)
@@ -201,13 +203,19 @@ async def _run(
     outputs = await run_outputs(transform, inputs, given, params, limits)
     results = []
     for target, output in zip(targets, outputs, strict=True):
-        store_name = handle = None
+        store_name = handle = etag = None
         if isinstance(target, tuple) and isinstance(output, StoreOutput):
             store_name = target[0].name
             handle = None if output.handle is None else str(output.handle)
+            etag = getattr(output.handle, "etag", None)
         results.append(
             OutputResult(
-                output.bytes_written, output.metadata, output.content_type, store_name, handle
+                output.bytes_written,
+                output.metadata,
+                output.content_type,
+                store_name,
+                handle,
+                etag,
             )
         )
     return tuple(results)

@@ -6,31 +6,45 @@ import errno
 import os
 import stat
 
+from asyncstore.errors import PreconditionFailedError
+from asyncstore_fs._conditions import directory_locked, require_version
 from asyncstore_fs._layout import Layout, split_key
 from asyncstore_fs._metadata import remove_sidecar
 
 __all__ = ["delete_object", "remove_empty_parents"]
 
 
-def delete_object(layout: Layout, key: str, *, fsync: bool, sidecar: bool) -> None:
+def delete_object(
+    layout: Layout, key: str, *, fsync: bool, sidecar: bool, if_match: str | None = None
+) -> None:
     """Delete the object under ``key``; a missing object, or a directory, is left alone.
 
     Directories left empty are removed up to the root, so that the tree stays as small as
     the set of keys, and a key can later be stored where only a prefix used to be.
+
+    Raises:
+        PreconditionFailedError: If ``if_match`` is given and is not the object's etag (or
+            there is no object).
     """
     parent, name = split_key(key)
     try:
         dir_fd = layout.open_dir(parent)
     except (FileNotFoundError, NotADirectoryError):
+        if if_match is not None:
+            raise PreconditionFailedError(
+                "no object exists for if_match to match", handle=key
+            ) from None
         return
     try:
-        if sidecar:
-            with layout.key_lock(key):  # the object and its sidecar go together
-                if not _unlink(dir_fd, name):
-                    return
+        # The object and its sidecar go together, and a conditional write's check and
+        # rename must not be split by the unlink.
+        with directory_locked(dir_fd):
+            if if_match is not None:
+                require_version(dir_fd, name, key, if_match)
+            if not _unlink(dir_fd, name):
+                return
+            if sidecar:
                 remove_sidecar(dir_fd, name)
-        elif not _unlink(dir_fd, name):
-            return
         if fsync:
             os.fsync(dir_fd)
     finally:

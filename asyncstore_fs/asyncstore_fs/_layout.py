@@ -18,11 +18,7 @@ import os
 import re
 import secrets
 import sys
-import threading
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 from asyncstore.errors import AlreadyExistsError, PermissionDeniedError
 from asyncstore_fs._resolve import beneath_opener
@@ -87,25 +83,6 @@ class Layout:
         self._root_fd = os.open(root, _OPEN_ROOT)
         weakref.finalize(self, close_quietly, self._root_fd)
         self._open_beneath = beneath_opener(self._root_fd)
-        self._locks: dict[str, list[Any]] = {}
-        self._locks_guard = threading.Lock()
-
-    @contextmanager
-    def key_lock(self, key: str) -> Iterator[None]:
-        """Hold this process's lock on ``key`` (for changes that take several steps)."""
-        with self._locks_guard:
-            entry = self._locks.get(key)
-            if entry is None:
-                entry = self._locks[key] = [threading.Lock(), 0]
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self._locks_guard:
-                entry[1] -= 1
-                if not entry[1]:
-                    del self._locks[key]
 
     @property
     def root_fd(self) -> int:

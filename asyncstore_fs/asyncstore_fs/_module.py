@@ -6,13 +6,13 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from functools import partial
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import anyio.to_thread
 
-from asyncstore import StorageModule
-from asyncstore.errors import InvalidKeyError, StorageError
-from asyncstore.info import ObjectInfo
+from asyncstore import StorageModule, check_conditions
+from asyncstore.errors import InvalidKeyError, PreconditionFailedError, StorageError
+from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import validate_content_type, validate_key, validate_metadata, validate_prefix
 from asyncstore.streams import ByteSource, ReadStream, check_range, iter_source
 from asyncstore_fs._config import options_from_url as parse_url
@@ -35,6 +35,12 @@ from asyncstore_fs._write import (
 )
 
 __all__ = ["FileSystemModule"]
+
+
+class _Conditions(NamedTuple):
+    overwrite: bool
+    if_match: str | None
+
 
 T = TypeVar("T")
 
@@ -90,7 +96,13 @@ class FileSystemModule(StorageModule):
     """
 
     name = "fs"
-    CAPABILITIES: ClassVar[Mapping[str, Any]] = {"max_object_size": None}
+    CAPABILITIES: ClassVar[Mapping[str, Any]] = {
+        "max_object_size": None,
+        "conditional_create": True,
+        "conditional_replace": True,
+        "conditional_delete": True,
+        "conditional_read": True,
+    }
 
     def __init__(
         self,
@@ -196,23 +208,32 @@ class FileSystemModule(StorageModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
-    ) -> None:
-        """Store the bytes of ``source`` under ``handle``, atomically.
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
+        """Store the bytes of ``source`` under ``handle``, atomically; return the new etag.
+
+        Conditions are checked under the key's lock at the moment of the rename, so they
+        hold against writers in every process (see ``asyncstore_fs._conditions``).
 
         Raises:
             InvalidKeyError: If ``handle`` breaks the key rules or has a segment too long here.
             InvalidMetadataError: If ``metadata`` or ``content_type`` is malformed.
-            AlreadyExistsError: If the key and a stored key would be a file and a directory.
+            AlreadyExistsError: If the key and a stored key would be a file and a directory,
+                or ``overwrite`` is False and an object exists.
+            PreconditionFailedError: If ``if_match`` is not the current object's etag.
             PermissionDeniedError: If the filesystem refuses, or a symlink leads out of root.
             StorageFullError: If the disk or a quota is full.
         """
         key = self._key(handle)
+        check_conditions(overwrite, if_match, store=self.name)
         blob = encode(
             validate_metadata(metadata, store=self.name),
             validate_content_type(content_type, store=self.name),
         )
+        conditions = _Conditions(overwrite, if_match)
         try:
-            await self._write(key, source, blob)
+            return await self._write(key, source, blob, conditions)
         except Exception:
             # A failed write leaves no directories behind that it made for the key (the same
             # thread as the write's own clean-up, so after it).
@@ -222,15 +243,24 @@ class FileSystemModule(StorageModule):
                 await self._run(key, cleanup, write=True)
             raise
 
-    async def _write(self, key: str, source: ByteSource, blob: bytes | None) -> None:
-        write = partial(write_object, self._layout, key, fsync=self._fsync, sidecar=self._sidecar)
+    async def _write(
+        self, key: str, source: ByteSource, blob: bytes | None, conditions: _Conditions
+    ) -> str:
+        write = partial(
+            write_object,
+            self._layout,
+            key,
+            fsync=self._fsync,
+            sidecar=self._sidecar,
+            overwrite=conditions.overwrite,
+            if_match=conditions.if_match,
+        )
         if isinstance(source, (bytes, bytearray)) or (
             isinstance(source, memoryview) and source.c_contiguous
         ):
             view = memoryview(source).cast("B")
             slow = self._fsync or view.nbytes > _SMALL
-            await self._run(key, partial(write, [view], blob), slow=slow, write=True)
-            return
+            return await self._run(key, partial(write, [view], blob), slow=slow, write=True)
         chunks: list[bytes | memoryview] = []
         size = 0
         stream = iter_source(source)
@@ -241,9 +271,9 @@ class FileSystemModule(StorageModule):
                 if size > _SMALL:
                     break
             else:
-                await self._run(key, partial(write, chunks, blob), slow=self._fsync, write=True)
-                return
-            await self._write_stream(key, chunks, stream, blob)
+                call = partial(write, chunks, blob)
+                return await self._run(key, call, slow=self._fsync, write=True)
+            return await self._write_stream(key, chunks, stream, blob, conditions)
         finally:
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
@@ -255,7 +285,8 @@ class FileSystemModule(StorageModule):
         batch: list[bytes | memoryview],
         stream: AsyncIterator[bytes | memoryview],
         blob: bytes | None,
-    ) -> None:
+        conditions: _Conditions,
+    ) -> str:
         pending: PendingWrite = await self._run(
             key,
             partial(open_temp, self._layout, key, fsync=self._fsync),
@@ -275,10 +306,17 @@ class FileSystemModule(StorageModule):
             if batch:
                 await self._run(key, partial(write_all, pending, batch), slow=True)
             finish = partial(
-                commit, self._layout, pending, blob, fsync=self._fsync, sidecar=self._sidecar
+                commit,
+                self._layout,
+                pending,
+                blob,
+                fsync=self._fsync,
+                sidecar=self._sidecar,
+                overwrite=conditions.overwrite,
+                if_match=conditions.if_match,
             )
             committing = True
-            await self._run(key, finish, slow=self._fsync, write=True)
+            return await self._run(key, finish, slow=self._fsync, write=True)
         except BaseException:
             if committing:
                 # Cancelled while the commit may still be running in its thread: release
@@ -291,18 +329,21 @@ class FileSystemModule(StorageModule):
     # ---- reading ---------------------------------------------------------------------------
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
         """Open a stream of the object's bytes in ``[start, end)``.
 
         Small ranges are read at once, larger ones as the stream is read (skipped bytes never).
+        The stream reads the version it opened (its file), whatever writes follow.
 
         Raises:
             NotFoundError: If no object is stored under ``handle``.
             InvalidRangeError: If ``start`` is negative or ``end`` is before ``start``.
+            PreconditionFailedError: If ``if_match`` is not the object's etag.
         """
         check_range(start, end, store=self.name)
         key = self._key(handle)
+        check_conditions(if_match=if_match, store=self.name)
         opened = await self._run(
             key,
             partial(
@@ -317,6 +358,11 @@ class FileSystemModule(StorageModule):
             ),
             on_abandon=_close_opened,
         )
+        if if_match is not None and opened.info.etag != if_match:
+            _close_opened(opened)
+            raise PreconditionFailedError(
+                "the object is not the version if_match names", store=self.name, handle=key
+            )
         return FileReadStream(opened, start=start, end=end, store=self.name)
 
     async def stat(self, handle: str) -> ObjectInfo:
@@ -371,30 +417,57 @@ class FileSystemModule(StorageModule):
 
     # ---- other operations ------------------------------------------------------------------
 
-    async def delete(self, handle: str) -> None:
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
         """Delete the object, and the directories it leaves empty; a missing one is fine.
 
         Raises:
             PermissionDeniedError: If the filesystem refuses, or a symlink leads out of root.
+            PreconditionFailedError: If ``if_match`` is not the object's etag, or there is
+                no object.
         """
         key = self._key(handle)
-        call = partial(delete_object, self._layout, key, fsync=self._fsync, sidecar=self._sidecar)
+        check_conditions(if_match=if_match, store=self.name)
+        call = partial(
+            delete_object,
+            self._layout,
+            key,
+            fsync=self._fsync,
+            sidecar=self._sidecar,
+            if_match=if_match,
+        )
         await self._run(key, call, slow=self._fsync, write=True)
 
-    async def copy(self, handle: str, *, key: str | None = None) -> str:
+    async def copy(
+        self,
+        handle: str,
+        *,
+        key: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
         """Copy the object with its metadata inside the filesystem (``copy_file_range``).
 
         Raises:
             NotFoundError: If no object is stored under ``handle``.
-            AlreadyExistsError: If ``key`` clashes with a prefix, as for `put`.
+            AlreadyExistsError: If ``key`` clashes with a prefix, as for `put`, or
+                ``overwrite`` is False and an object exists there.
+            PreconditionFailedError: If ``if_match`` is not the target's current etag.
         """
         source = self._key(handle)
+        check_conditions(overwrite, if_match, store=self.name)
         target = self._key(key) if key is not None else await self.new_data()
         call = partial(
-            copy_object, self._layout, source, target, fsync=self._fsync, sidecar=self._sidecar
+            copy_object,
+            self._layout,
+            source,
+            target,
+            fsync=self._fsync,
+            sidecar=self._sidecar,
+            overwrite=overwrite,
+            if_match=if_match,
         )
-        await self._run(source, call, slow=True)
-        return target
+        etag = await self._run(source, call, slow=True)
+        return Handle(target, etag)
 
     async def statistics(self) -> dict[str, Any]:
         """Return the filesystem's capacity (``statvfs``), its inode counts and settings.

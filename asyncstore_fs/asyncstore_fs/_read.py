@@ -23,6 +23,7 @@ import anyio.to_thread
 from asyncstore.errors import NotFoundError
 from asyncstore.info import ObjectInfo
 from asyncstore.streams import ReadStream
+from asyncstore_fs._conditions import etag_of
 from asyncstore_fs._errors import map_os_errors
 from asyncstore_fs._layout import Layout, close_quietly
 from asyncstore_fs._metadata import decode, read_sidecar, read_xattr
@@ -52,9 +53,7 @@ def describe(key: str, status: os.stat_result, blob: bytes | None) -> ObjectInfo
         handle=key,
         size=status.st_size,
         modified=datetime.fromtimestamp(status.st_mtime, timezone.utc),
-        # Every write renames a new inode into place, and in-place edits by other tools
-        # change the modification time: together they identify one version's content.
-        etag=f"{status.st_ino:x}-{status.st_mtime_ns:x}-{status.st_size:x}",
+        etag=etag_of(status),
         content_type=content_type,
         metadata=metadata,
     )

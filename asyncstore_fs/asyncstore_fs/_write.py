@@ -13,7 +13,14 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from asyncstore.errors import NotFoundError, StorageError
+from asyncstore.errors import AlreadyExistsError, NotFoundError, StorageError
+from asyncstore_fs._conditions import (
+    directory_locked,
+    etag_of,
+    rename_no_replace,
+    require_version,
+    stamp_version,
+)
 from asyncstore_fs._layout import Layout, close_quietly, split_key, temp_name
 from asyncstore_fs._metadata import (
     XATTR_NAME,
@@ -89,11 +96,19 @@ def write_all(pending: PendingWrite, chunks: Iterable[bytes | memoryview]) -> No
             view = view[os.write(fd, view) :]
 
 
-def _rename_into_place(layout: Layout, pending: PendingWrite, name: str) -> None:
+def _rename_into_place(layout: Layout, pending: PendingWrite, name: str, overwrite: bool) -> None:
     assert pending.temp is not None
     dir_fd = pending.dir_fd
     try:
-        os.rename(pending.temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        if overwrite:
+            os.rename(pending.temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        else:
+            try:
+                rename_no_replace(dir_fd, pending.temp, name, pending.key)
+            except AlreadyExistsError:
+                if not _is_directory(dir_fd, name):
+                    raise
+                raise IsADirectoryError(name) from None  # no object: a directory, as below
     except IsADirectoryError:
         # An empty directory left behind gives way; one that holds objects does not.
         try:
@@ -102,8 +117,18 @@ def _rename_into_place(layout: Layout, pending: PendingWrite, name: str) -> None
             if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 raise layout.conflict(pending.key, pending.key) from None
             raise
-        os.rename(pending.temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        if overwrite:
+            os.rename(pending.temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        else:
+            rename_no_replace(dir_fd, pending.temp, name, pending.key)
     pending.temp = None
+
+
+def _is_directory(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def _current_metadata(layout: Layout, pending: PendingWrite, name: str) -> tuple[int, bytes] | None:
@@ -119,39 +144,64 @@ def _current_metadata(layout: Layout, pending: PendingWrite, name: str) -> tuple
 
 
 def commit(
-    layout: Layout, pending: PendingWrite, blob: bytes | None, *, fsync: bool, sidecar: bool
-) -> None:
+    layout: Layout,
+    pending: PendingWrite,
+    blob: bytes | None,
+    *,
+    fsync: bool,
+    sidecar: bool,
+    overwrite: bool = True,
+    if_match: str | None = None,
+) -> str:
     """Publish the temporary file under the key, with metadata ``blob``; always releases.
 
+    The rename happens under the key's lock, after checking the write's condition.
+
+    Returns:
+        The etag of the published object.
+
     Raises:
-        AlreadyExistsError: If other objects are stored under the key as a prefix.
+        AlreadyExistsError: If other objects are stored under the key as a prefix, or an
+            object exists and ``overwrite`` is False.
+        PreconditionFailedError: If ``if_match`` is not the current object's etag.
     """
     _, name = split_key(pending.key)
     try:
         if blob is not None and not sidecar:
             os.setxattr(pending.fd, XATTR_NAME, blob)
+        status = stamp_version(pending.fd)
         if fsync:
             os.fsync(pending.fd)
-        inode = os.fstat(pending.fd).st_ino if sidecar else 0
         os.close(pending.fd)
         pending.fd = -1
-        if sidecar:
-            # Two renames (sidecar, then data) must not interleave with another writer's.
-            with layout.key_lock(pending.key):
+        # Every change of the key's entry holds its lock: the check and the rename are one
+        # step for every other writer, and a sidecar's two renames never interleave.
+        with directory_locked(pending.dir_fd):
+            if if_match is not None:
+                require_version(pending.dir_fd, name, pending.key, if_match)
+            if sidecar:
+                if not overwrite and _is_object(pending.dir_fd, name):
+                    raise AlreadyExistsError("an object exists under this key", handle=pending.key)
                 # The replaced object's metadata stays in the sidecar until the data rename,
                 # so a crash between the two leaves the old object as it was.
                 current = _current_metadata(layout, pending, name)
                 if blob is not None or current is not None:
-                    write_sidecar(pending.dir_fd, name, blob or b"", inode, fsync, current)
+                    write_sidecar(pending.dir_fd, name, blob or b"", status.st_ino, fsync, current)
                 else:
                     remove_sidecar(pending.dir_fd, name)
-                _rename_into_place(layout, pending, name)
-        else:
-            _rename_into_place(layout, pending, name)
+            _rename_into_place(layout, pending, name, overwrite)
         if fsync:
             os.fsync(pending.dir_fd)
+        return etag_of(status)
     finally:
         abort(pending)
+
+
+def _is_object(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
 
 
 def abort(pending: PendingWrite) -> None:
@@ -178,12 +228,22 @@ def write_object(
     *,
     fsync: bool,
     sidecar: bool,
-) -> None:
-    """Write a whole object at once: the fast path for sources already in memory."""
+    overwrite: bool = True,
+    if_match: str | None = None,
+) -> str:
+    """Write a whole object at once (the fast path for sources in memory); return its etag."""
     pending = open_temp(layout, key, fsync=fsync)
     try:
         write_all(pending, chunks)
-        commit(layout, pending, blob, fsync=fsync, sidecar=sidecar)
+        return commit(
+            layout,
+            pending,
+            blob,
+            fsync=fsync,
+            sidecar=sidecar,
+            overwrite=overwrite,
+            if_match=if_match,
+        )
     finally:
         abort(pending)
 
@@ -220,12 +280,24 @@ def _copy_bytes(source: int, target: int, size: int) -> None:
 
 
 def copy_object(
-    layout: Layout, source_key: str, target_key: str, *, fsync: bool, sidecar: bool
-) -> None:
+    layout: Layout,
+    source_key: str,
+    target_key: str,
+    *,
+    fsync: bool,
+    sidecar: bool,
+    overwrite: bool = True,
+    if_match: str | None = None,
+) -> str:
     """Copy an object with its metadata inside the filesystem, without reading it here.
+
+    Returns:
+        The etag of the copy.
 
     Raises:
         NotFoundError: If ``source_key`` is not an object.
+        AlreadyExistsError: If ``overwrite`` is False and the target exists.
+        PreconditionFailedError: If ``if_match`` is not the target's current etag.
     """
     source = layout.open_checked(source_key)
     try:
@@ -239,7 +311,15 @@ def copy_object(
         pending = open_temp(layout, target_key, fsync=fsync)
         try:
             _copy_bytes(source, pending.fd, info.st_size)
-            commit(layout, pending, blob, fsync=fsync, sidecar=sidecar)
+            return commit(
+                layout,
+                pending,
+                blob,
+                fsync=fsync,
+                sidecar=sidecar,
+                overwrite=overwrite,
+                if_match=if_match,
+            )
         finally:
             abort(pending)
     finally:

@@ -204,9 +204,12 @@ class S3Module(StorageModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
     ) -> None:
         """Store the bytes of ``source`` under ``handle`` (one PUT, or a multipart upload)."""
         validate_key(handle, store=self.name)
+        self._write_conditions(overwrite, if_match)
         headers: dict[str, Any] = {"Metadata": validate_metadata(metadata, store=self.name)}
         ctype = validate_content_type(content_type, store=self.name)
         if ctype is not None:
@@ -217,11 +220,12 @@ class S3Module(StorageModule):
     # ---- reading ---------------------------------------------------------------------------
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
         """Open a stream of ``[start, end)`` with one GET (ranged unless the whole object)."""
         check_range(start, end, store=self.name)
         validate_key(handle, store=self.name)
+        self._check_read_condition(if_match)
         lease = await self._pool.acquire()
         try:
             return await self._object(handle).open_stream(lease, start, end)
@@ -264,16 +268,25 @@ class S3Module(StorageModule):
 
     # ---- other operations ------------------------------------------------------------------
 
-    async def delete(self, handle: str) -> None:
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
         """Delete the object; a missing one is not an error."""
         key = self._key(handle)
+        self._check_delete_condition(if_match)
         async with self._pool.client() as client:
             with self._errors(handle):
                 await client.delete_object(Bucket=self._options.bucket, Key=key)
 
-    async def copy(self, handle: str, *, key: str | None = None) -> str:
+    async def copy(
+        self,
+        handle: str,
+        *,
+        key: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
         """Copy the object server-side (CopyObject; UploadPartCopy above 5 GiB)."""
         validate_key(handle, store=self.name)
+        self._write_conditions(overwrite, if_match)
         target = validate_key(key, store=self.name) if key is not None else await self.new_data()
         async with self._pool.client() as client:
             info = await self._object(handle).head(client)

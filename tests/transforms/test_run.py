@@ -43,6 +43,9 @@ async def test_identity_copies_bytes_metadata_and_content_type(store: StorageMod
     assert info.content_type == "text/plain"
     (output,) = result.outputs
     assert (output.size, output.store, output.handle) == (len(DATA), store.name, "out/a.txt")
+    # The etag the store's put reported for a streamed write (None where it reports none).
+    plain = await store.put(iter([b"x"] * 3), key="probe")
+    assert output.etag == (info.etag if getattr(plain, "etag", None) else None)
     assert result.bytes_read == len(DATA) and result.transform == "identity"
 
 
