@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 import pytest
@@ -17,8 +18,13 @@ SETTINGS = [
     pytest.param(("memory", "trio"), id="memory-trio"),
     pytest.param(("fs", "asyncio"), id="fs-asyncio"),
     pytest.param(("fs", "trio"), id="fs-trio"),
-    pytest.param(("s3", "asyncio"), id="s3-asyncio"),  # aiobotocore runs on asyncio only
+    # aiobotocore runs on asyncio only
+    pytest.param(("s3-moto", "asyncio"), id="s3-moto-asyncio"),
+    pytest.param(("s3-seaweedfs", "asyncio"), id="s3-seaweedfs-asyncio"),
 ]
+
+_BUCKETS: dict[int, tuple[Any, str]] = {}
+"""The boto3 client and bucket of each open S3 store, by id of the store."""
 
 
 OVER_STORES = pytest.mark.parametrize("setting", SETTINGS, indirect=True)
@@ -38,11 +44,35 @@ async def open_store_of(
 
         module = FileSystemModule(root=str(tmp_path / "store"), fsync=False)
     else:
-        from asyncstore_s3 import S3Module
-
-        module = S3Module(**request.getfixturevalue("module_options"))
+        async with _s3_store(kind.split("-", 1)[1], request) as module:
+            yield module
+        return
     async with module:
         yield module
+
+
+@asynccontextmanager
+async def _s3_store(server: str, request: pytest.FixtureRequest) -> AsyncIterator[StorageModule]:
+    import boto3
+
+    from asyncstore_s3 import S3Module
+    from tests.s3server import Endpoint, scratch_bucket
+
+    endpoint: Endpoint = request.getfixturevalue(f"{server}_endpoint")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint.url,
+        aws_access_key_id=endpoint.access_key_id,
+        aws_secret_access_key=endpoint.secret_access_key,
+        region_name=endpoint.region,
+    )
+    with scratch_bucket(client, endpoint) as bucket:
+        async with S3Module(bucket=bucket, **endpoint.module_options()) as module:
+            _BUCKETS[id(module)] = (client, bucket)
+            try:
+                yield module
+            finally:
+                del _BUCKETS[id(module)]
 
 
 async def leftovers(store: StorageModule, request: pytest.FixtureRequest) -> list[str]:
@@ -52,8 +82,7 @@ async def leftovers(store: StorageModule, request: pytest.FixtureRequest) -> lis
         files = await anyio.to_thread.run_sync(lambda: [p for p in root.rglob("*") if p.is_file()])
         return sorted(str(p.relative_to(root)) for p in files)
     if store.name == "s3":
-        client = request.getfixturevalue("boto3_client")
-        bucket = request.getfixturevalue("bucket")
+        client, bucket = _BUCKETS[id(store)]
         uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
         return [upload["Key"] for upload in uploads]
     return []
