@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import tempfile
 import textwrap
@@ -42,14 +44,17 @@ class TestLiveStore(StorageModuleTests):
 
     @pytest.fixture
     async def module(self):
+        spec = os.environ["ASYNCSTORE_CHECK_SPEC"]
         config = os.environ.get("ASYNCSTORE_CHECK_CONFIG") or None
-        async with open_store(os.environ["ASYNCSTORE_CHECK_SPEC"], config=config) as module:
-            handles = []
-            record_handles(module, handles)
-            try:
+        handles = []
+        try:
+            async with open_store(spec, config=config) as module:
+                record_handles(module, handles)
                 yield module
-            finally:
-                # Leave nothing behind: generated handles, and the scratch prefix.
+        finally:
+            # Leave nothing behind: generated handles, and the scratch prefix. A check may have
+            # closed the module (nothing but aclose() may follow that), so a fresh one cleans.
+            async with open_store(spec, config=config) as module:
                 for handle in handles:
                     await module.delete(handle)
                 if module.capabilities().get("list"):
@@ -59,7 +64,7 @@ class TestLiveStore(StorageModuleTests):
 
 
 class _Collector:
-    """A pytest plugin object that records each check's outcome."""
+    """A pytest plugin object that records each check's outcome and, for failures, why."""
 
     def __init__(self) -> None:
         self.results: dict[str, dict[str, Any]] = {}
@@ -67,14 +72,27 @@ class _Collector:
     def pytest_runtest_logreport(self, report: Any) -> None:
         name = report.nodeid.split("::")[-1]
         if report.when == "call" or report.outcome != "passed":
-            entry = {"outcome": report.outcome, "detail": ""}
+            entry: dict[str, Any] = {"outcome": report.outcome, "detail": ""}
             if report.skipped and isinstance(report.longrepr, tuple):
                 entry["detail"] = str(report.longrepr[2]).removeprefix("Skipped: ")
             elif report.failed:
-                entry["detail"] = str(getattr(report, "longreprtext", "")).strip().splitlines()[-1:]
-                entry["detail"] = entry["detail"][0] if entry["detail"] else ""
+                entry.update(_failure(report))
             if name not in self.results or report.outcome != "passed":
                 self.results[name] = entry
+
+
+def _failure(report: Any) -> dict[str, Any]:
+    """Describe a failed check: its message (what was expected, what came back), where, how."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = str(crash.message) if crash is not None else str(report.longrepr).strip()
+    lines = message.splitlines() or [""]
+    stage = {"setup": " (while opening the store)", "teardown": " (while cleaning up)"}
+    return {
+        "detail": lines[0].removeprefix("AssertionError: ") + stage.get(report.when, ""),
+        "message": message,
+        "where": f"{crash.path}:{crash.lineno}" if crash is not None else "",
+        "traceback": str(report.longreprtext),
+    }
 
 
 @click.command()
@@ -89,10 +107,17 @@ class _Collector:
     help="Objects written by the listing-pagination check.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def check(store: str, expression: str | None, page_objects: int, as_json: bool) -> None:
+@click.option(
+    "--debug", is_flag=True, help="Show each failure's full traceback (as the global --debug)."
+)
+def check(
+    store: str, expression: str | None, page_objects: int, as_json: bool, debug: bool
+) -> None:
     """Run the conformance suite against a live store, in a scratch prefix it cleans up.
 
     Exits 0 when every check passes or is skipped for a capability the store declares absent.
+    Each failure shows the check's name, what the contract expected and what came back;
+    --debug adds the full traceback.
     """
     try:
         import pytest
@@ -100,8 +125,10 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
         raise click.ClickException("the check needs pytest: pip install pytest") from exc
     spec = parse_target(store).store
     current = state()
+    debug = debug or current.debug
     prefix = f"asyncstore-check-{uuid.uuid4().hex[:12]}/"
     collector = _Collector()
+    output = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="asyncstore-check-") as work:
         directory = Path(work)
         (directory / "test_live_store.py").write_text(textwrap.dedent(_TEST_MODULE))
@@ -123,6 +150,7 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
                 "-p",
                 "no:asyncio",
                 "--no-header",
+                "--tb=long" if debug else "--tb=short",
                 "-c",
                 str(directory / "pytest.ini"),
                 "--rootdir",
@@ -130,7 +158,7 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
             ]
             if expression:
                 arguments += ["-k", expression]
-            with open(os.devnull, "w") as quiet, _redirect(quiet):
+            with contextlib.redirect_stdout(output):
                 pytest.main(arguments, plugins=[collector])
         finally:
             for name, value in saved.items():
@@ -140,20 +168,18 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
                     os.environ[name] = value
     results = collector.results
     failed = sum(r["outcome"] == "failed" for r in results.values())
+    if not debug:
+        for entry in results.values():
+            entry.pop("traceback", None)
     if as_json:
         emit_json({"store": public_spec(spec), "results": results, "failed": failed})
     else:
         _print_table(public_spec(spec), results)
+        _print_failures(results, debug)
+    if not results:
+        click.echo(f"no check ran; pytest said:\n{output.getvalue().strip()}", err=True)
     if failed or not results:
         raise SystemExit(1)
-
-
-def _redirect(stream: Any) -> Any:
-    import contextlib
-
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stdout(stream))
-    return stack
 
 
 def _print_table(spec: str, results: dict[str, dict[str, Any]]) -> None:
@@ -172,3 +198,17 @@ def _print_table(spec: str, results: dict[str, dict[str, Any]]) -> None:
     console.print(table)
     counts = {o: sum(r["outcome"] == o for r in results.values()) for o in styles}
     console.print(", ".join(f"{n} {o}" for o, n in counts.items()))
+
+
+def _print_failures(results: dict[str, dict[str, Any]], debug: bool) -> None:
+    """Print each failure in full, unwrapped: what was expected, what came back, where."""
+    for name, entry in sorted(results.items()):
+        if entry["outcome"] != "failed":
+            continue
+        click.echo(f"\nFAILED {name}")
+        if debug:
+            click.echo(entry["traceback"])
+            continue
+        click.echo(textwrap.indent(entry["message"], "  "))
+        if entry["where"]:
+            click.echo(f"  at {entry['where']} (asyncstore --debug check ... shows the traceback)")
