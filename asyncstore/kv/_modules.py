@@ -125,7 +125,8 @@ class BlockingKeyValueModule(KeyValueBase):
     threads; with the default of 1 they never overlap, so a connection that is not thread-safe
     (``sqlite3`` opened with ``check_same_thread=False``) needs no lock. Raise it only for a
     thread-safe client. A hook, once started, runs to completion even if the calling task is
-    cancelled (the cancellation takes effect when it returns), so no write is left half done.
+    cancelled (the cancellation takes effect at its next checkpoint), so no write is left half
+    done.
 
     Class attributes a subclass may set:
         max_threads: How many hooks may run at once (default 1).
