@@ -113,8 +113,20 @@ class ErrorHandlingGroup(click.Group):
             found = ctx.find_object(State)
             if found is not None and found.debug:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {describe_error(exc)}", err=True)
             raise SystemExit(1) from None
+
+
+def describe_error(exc: BaseException) -> str:
+    """Say what went wrong in a user's words: an OS error as its file and reason, no errno."""
+    if isinstance(exc, OSError) and not isinstance(exc, StorageError) and exc.strerror:
+        reason = exc.strerror[0].lower() + exc.strerror[1:]
+        if exc.filename is not None and exc.filename2 is not None:
+            return f"{exc.filename!r} -> {exc.filename2!r}: {reason}"
+        if exc.filename is not None:
+            return f"{exc.filename!r}: {reason}"
+        return reason
+    return str(exc)
 
 
 def parse_range(text: str | None) -> tuple[int, int | None]:
@@ -127,9 +139,18 @@ def parse_range(text: str | None) -> tuple[int, int | None]:
         return 0, None
     match = re.fullmatch(r"(\d*)-(\d*)", text)
     if not match:
-        raise click.BadParameter(f"{text!r} is not a range A-B (bytes A up to, not including, B)")
+        raise click.BadParameter(
+            f"{text!r} is not a range A-B (bytes A up to, not including, B)",
+            param_hint="--range",
+        )
     start = int(match.group(1) or 0)
     end = int(match.group(2)) if match.group(2) else None
+    if end is not None and end < start:
+        raise click.BadParameter(
+            f"{text!r} is backwards: B ({end}) must not be less than A ({start}); "
+            "the range is bytes A up to, not including, B",
+            param_hint="--range",
+        )
     return start, end
 
 
