@@ -110,6 +110,17 @@ def _dist_of(entry_point: EntryPointLike) -> tuple[str | None, str | None]:
     dist = getattr(entry_point, "dist", None)
     if dist is None:
         return None, None
+    # Name and Version open the metadata file: reading them needs no email parser (whose
+    # import alone costs a listing of plugins a third of its time).
+    text = dist.read_text("METADATA") or dist.read_text("PKG-INFO") or ""
+    headers: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line or line[0].isspace():
+            break
+        name, _, value = line.partition(":")
+        headers.setdefault(name.strip().lower(), value.strip())
+        if "name" in headers and "version" in headers:
+            return headers["name"], headers["version"]
     return dist.metadata["Name"] or dist.name, dist.version
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from asyncstore.cli._common import emit_json, parse_target, state
+from asyncstore.cli._table import print_table
 from asyncstore.config import public_spec
 
 _TEST_MODULE = '''
@@ -183,21 +184,12 @@ def check(
 
 
 def _print_table(spec: str, results: dict[str, dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table("check", "result", "detail", box=None, title=f"conformance of {spec}")
-    styles = {"passed": "green", "failed": "red", "skipped": "yellow"}
-    for name, entry in sorted(results.items()):
-        style = styles.get(entry["outcome"], "")
-        table.add_row(
-            escape(name), f"[{style}]{entry['outcome']}[/{style}]", escape(entry["detail"])
-        )
-    console = Console(soft_wrap=True)
-    console.print(table)
-    counts = {o: sum(r["outcome"] == o for r in results.values()) for o in styles}
-    console.print(", ".join(f"{n} {o}" for o, n in counts.items()))
+    outcomes = {"passed": "green", "failed": "red", "skipped": "yellow"}
+    rows = [[name, entry["outcome"], entry["detail"]] for name, entry in sorted(results.items())]
+    title = f"conformance of {spec}"
+    print_table(["check", "result", "detail"], rows, title=title, colors=outcomes)
+    counts = {o: sum(r["outcome"] == o for r in results.values()) for o in outcomes}
+    click.echo(", ".join(f"{n} {o}" for o, n in counts.items()))
 
 
 def _print_failures(results: dict[str, dict[str, Any]], debug: bool) -> None:

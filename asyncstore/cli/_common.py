@@ -6,15 +6,17 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import click
 
-from asyncstore.config import Config, open_store, public_spec
 from asyncstore.errors import StorageError
 from asyncstore.keys import validate_key
-from asyncstore.module import StorageModule
+
+if TYPE_CHECKING:
+    from asyncstore.config import Config
+    from asyncstore.module import StorageModule
 
 T = TypeVar("T")
 
@@ -59,11 +61,15 @@ class State:
     def config(self) -> Config:
         """The config file's stores, loaded on first use."""
         if self._config is None:
+            from asyncstore.config import Config
+
             self._config = Config.load(self.config_path)
         return self._config
 
     def open(self, spec: str) -> StorageModule:
         """Create the module for a store spec."""
+        from asyncstore.config import open_store
+
         config = self.config if not _URL.match(spec) else self.config_path
         return open_store(spec, config=config)
 
@@ -85,6 +91,8 @@ def require_key(target: Target, what: str = "key") -> str:
         click.UsageError: If the target names no key.
     """
     if target.key is None:
+        from asyncstore.config import public_spec
+
         raise click.UsageError(
             f"{public_spec(target.store)!r} names no {what}: use STORE:KEY, or URL//KEY "
             "with '//' between the store's URL and the key (fs:///srv/data//dir/file.txt)"

@@ -5,11 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from asyncstore.cli._common import emit_json, parse_target, run, state
+from asyncstore.cli._table import print_table
 from asyncstore.registry import Registry, default_registry
 
 TRANSFORMS_GROUP = "asyncstore.transforms"
@@ -58,26 +56,27 @@ def plugins(verbose: bool, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("kind", "name", "distribution", "version", "target", box=None)
+    headers = ["kind", "name", "distribution", "version", "target"]
     if verbose:
-        table.add_column("summary / options")
+        headers.append("summary / options")
+    cells: list[list[str]] = []
+    colors: dict[str, str] = {}
     for row in rows:
-        cells = [
-            escape(str(row[k] or "-"))
-            for k in ("kind", "name", "distribution", "version", "target")
-        ]
+        line = [str(row[k] or "-") for k in ("kind", "name", "distribution", "version", "target")]
         if verbose:
             if "error" in row:
-                cells.append(f"[red]broken: {escape(row['error'])}[/red]")
+                line.append(f"broken: {row['error']}")
+                colors[line[-1]] = "red"
             else:
                 options = ", ".join(
                     o["name"] + ("" if o["required"] else "?") for o in row.get("options", [])
                 )
-                cells.append(escape(f"{row.get('summary') or ''}\noptions: {options or 'none'}"))
+                line.append(f"{row.get('summary') or ''}\noptions: {options or 'none'}")
         elif "error" in row:
-            cells[-1] += f"  [red]({escape(row['error'])})[/red]"
-        table.add_row(*cells)
-    Console(soft_wrap=True).print(table)
+            line[-1] += f"  ({row['error']})"
+            colors[line[-1]] = "red"
+        cells.append(line)
+    print_table(headers, cells, colors=colors)
 
 
 @click.command()
