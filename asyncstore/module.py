@@ -447,7 +447,12 @@ class StorageModule(ABC):
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def aclose(self) -> None:  # noqa: B027 - nothing to release by default
-        """Release every resource the module holds (connections, threads, files)."""
+        """Release every resource the module holds (connections, threads, files).
+
+        Closing is final: afterwards only `aclose` (again, harmlessly) and `capabilities` may
+        be called; any other call may fail (modules built on `asyncstore.kv` raise
+        `StorageError`). To go on using a store, open a new module.
+        """
 
     async def __aenter__(self) -> Self:
         return self
