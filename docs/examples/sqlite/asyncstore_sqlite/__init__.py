@@ -27,8 +27,11 @@ class SQLiteModule(BlockingKeyValueModule):
         self._db = sqlite3.connect(
             self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
         )
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS objects"
+        # WAL: readers never wait for the writer. NORMAL: a commit does not wait for the disk
+        # (a power cut may undo the last ones, never corrupt the file).
+        self._db.executescript(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+            " CREATE TABLE IF NOT EXISTS objects"
             " (key TEXT PRIMARY KEY, record TEXT NOT NULL, value BLOB NOT NULL)"
         )
 
