@@ -26,8 +26,9 @@ from asyncstore import open_store
 from asyncstore.testing import StorageModuleTests
 
 
-def record_handles(module, handles):
-    """Remember every handle the checks create, keyed or generated, to delete them after."""
+def record_handles(module, handles, closed):
+    """Remember every handle the checks create, keyed or generated, to delete them after,
+    and whether a check closed the module."""
     for name in ("put", "copy", "new_data"):
         original = getattr(module, name)
 
@@ -37,6 +38,22 @@ def record_handles(module, handles):
             return handle
 
         setattr(module, name, recording)
+    original_aclose = module.aclose
+
+    async def aclose():
+        closed.append(True)
+        await original_aclose()
+
+    module.aclose = aclose
+
+
+async def clean(module, handles, prefix):
+    """Leave nothing behind: generated handles, and the scratch prefix."""
+    for handle in handles:
+        await module.delete(handle)
+    if module.capabilities().get("list"):
+        async for info in module.list(prefix):
+            await module.delete(info.handle)
 
 
 class TestLiveStore(StorageModuleTests):
@@ -47,20 +64,19 @@ class TestLiveStore(StorageModuleTests):
     async def module(self):
         spec = os.environ["ASYNCSTORE_CHECK_SPEC"]
         config = os.environ.get("ASYNCSTORE_CHECK_CONFIG") or None
-        handles = []
-        try:
-            async with open_store(spec, config=config) as module:
-                record_handles(module, handles)
+        handles, closed = [], []
+        async with open_store(spec, config=config) as module:
+            record_handles(module, handles, closed)
+            try:
                 yield module
-        finally:
-            # Leave nothing behind: generated handles, and the scratch prefix. A check may have
-            # closed the module (nothing but aclose() may follow that), so a fresh one cleans.
-            async with open_store(spec, config=config) as module:
-                for handle in handles:
-                    await module.delete(handle)
-                if module.capabilities().get("list"):
-                    async for info in module.list(self.key_prefix):
-                        await module.delete(info.handle)
+            finally:
+                if not closed:
+                    await clean(module, handles, self.key_prefix)
+        if closed:
+            # The check closed the module, and nothing but aclose() may follow that: a new
+            # module cleans up.
+            async with open_store(spec, config=config) as fresh:
+                await clean(fresh, handles, self.key_prefix)
 '''
 
 

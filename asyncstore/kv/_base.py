@@ -9,7 +9,6 @@ capabilities and the lifecycle.
 from __future__ import annotations
 
 import inspect
-import json
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from errno import ENOSPC
@@ -369,9 +368,9 @@ class KeyValueBase(StorageModule):
     async def statistics(self) -> dict[str, Any]:
         """Return the bytes and objects held (counted by scanning every record)."""
         objects = used = 0
-        async for _key, record in self._kv_pairs(""):
+        async for key, record in self._kv_pairs(""):
             objects += 1
-            used += int(json.loads(record)["size"])
+            used += decode_record(key, record, store=self.name).size
         return {
             "capacity": {"total": None, "used": used, "free": None},
             "objects": objects,
