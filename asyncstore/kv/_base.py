@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
-from errno import ENOSPC
+from errno import EDQUOT, ENOSPC
 from typing import Any, ClassVar
 
 import anyio
@@ -32,6 +32,7 @@ from asyncstore.kv._record import (
     KeyValueReadStream,
     decode_record,
     encode_record,
+    new_etag,
 )
 from asyncstore.module import StorageModule
 from asyncstore.streams import ByteSource, ReadStream, check_range, iter_source, source_length
@@ -114,7 +115,7 @@ class KeyValueBase(StorageModule):
             return PermissionDeniedError(text, **where)
         if isinstance(exc, (TimeoutError, ConnectionError)):
             return TransientError(text, **where)
-        if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == ENOSPC):
+        if isinstance(exc, OSError) and exc.errno in (ENOSPC, EDQUOT):
             return StorageFullError(text, **where)
         return StorageError(text, **where)
 
@@ -209,9 +210,10 @@ class KeyValueBase(StorageModule):
         ctype = validate_content_type(content_type, store=self.name)
         self._kv_check_open()
         value = await self._kv_gather(handle, source)
-        record = encode_record(len(value), ctype, meta)
+        etag = new_etag()
+        record = encode_record(len(value), ctype, meta, etag=etag)
         await self._kv_store(handle, value, record, overwrite, if_match)
-        return decode_record(handle, record, store=self.name).etag  # type: ignore[return-value]
+        return etag
 
     async def _kv_gather(self, handle: str, source: ByteSource) -> bytes:
         """Return the bytes of ``source``, refusing more than `max_object_size`."""
@@ -292,9 +294,10 @@ class KeyValueBase(StorageModule):
         target = validate_key(key, store=self.name) if key is not None else await self.new_data()
         record, value = await self._kv_whole(handle)
         info = decode_record(handle, record, store=self.name)
-        copied = encode_record(len(value), info.content_type, info.metadata)
+        etag = new_etag()
+        copied = encode_record(len(value), info.content_type, info.metadata, etag=etag)
         await self._kv_store(target, value, copied, overwrite, if_match)
-        return Handle(target, decode_record(target, copied, store=self.name).etag)
+        return Handle(target, etag)
 
     # ---- reading ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from asyncstore.errors import IntegrityError, NotFoundError, PreconditionFailedE
 from asyncstore.info import ObjectInfo
 from asyncstore.streams import DEFAULT_CHUNK_SIZE, ReadStream
 
-__all__ = ["Expected", "KeyValueReadStream", "decode_record", "encode_record"]
+__all__ = ["Expected", "KeyValueReadStream", "decode_record", "encode_record", "new_etag"]
 
 READ_AHEAD = DEFAULT_CHUNK_SIZE
 """How many bytes opening a stream fetches with the record: an object up to this size is read
@@ -32,14 +32,19 @@ class Expected:
     """The record the key must hold now, exactly as the store holds it; None: no object."""
 
 
+def new_etag() -> str:
+    """Return a fresh etag: a random token, new for every version written."""
+    return os.urandom(16).hex()
+
+
 def encode_record(
-    size: int, content_type: str | None, metadata: Mapping[str, str], *, etag: str | None = None
+    size: int, content_type: str | None, metadata: Mapping[str, str], *, etag: str
 ) -> str:
-    """Return the record of a new version: its size, a fresh etag, the time, type and metadata."""
+    """Return the record of a new version: its size, etag, the time, type and metadata."""
     return json.dumps(
         {
             "size": size,
-            "etag": etag or os.urandom(16).hex(),
+            "etag": etag,
             "modified": datetime.now(timezone.utc).isoformat(),
             "content_type": content_type,
             "metadata": dict(metadata),
