@@ -375,6 +375,9 @@ class StorageModule(ABC):
             "list": _overrides(cls, "list"),
             "metadata": True,
             "named_keys": cls.keyed,
+            "new_data": True,
+            "assign": _overrides(cls, "assign") or (cls.keyed and _overrides(cls, "put")),
+            "delete": True,
             "server_side_copy": _overrides(cls, "copy"),
             "presign": _overrides(cls, "presign"),
             "reconfigure": _overrides(cls, "reconfigure"),
@@ -387,10 +390,12 @@ class StorageModule(ABC):
         """Return this module's JSON-serialisable capabilities; does no I/O.
 
         Standard keys: ``range_read``, ``seek``, ``list``, ``metadata``, ``named_keys``,
-        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``, the
-        conditions honoured (``conditional_create``, ``conditional_replace``,
-        ``conditional_delete``, ``conditional_read``), and CDMI names such as
-        ``cdmi_encryption``.
+        ``new_data``, ``assign``, ``delete``, ``server_side_copy``, ``presign``,
+        ``reconfigure``, ``max_object_size``, the conditions honoured
+        (``conditional_create``, ``conditional_replace``, ``conditional_delete``,
+        ``conditional_read``), and CDMI names such as ``cdmi_encryption``. ``new_data``,
+        ``assign`` and ``delete`` are False only for modules (legacy ones, or write-once
+        stores) that cannot do them; a module that leaves them out has them.
         """
         return self.class_capabilities()
 
@@ -504,7 +509,13 @@ class StorageModule(ABC):
 
     def _require_condition(self, capability: str, what: str) -> None:
         """Raise `UnsupportedError` unless the module declares ``capability``."""
-        if not self.capabilities().get(capability):
+        cls = type(self)
+        if cls.capabilities is StorageModule.capabilities:
+            # The class's own declaration decides: no need to build every capability.
+            declared = cls.CAPABILITIES.get(capability, False)
+        else:
+            declared = self.capabilities().get(capability)
+        if not declared:
             raise UnsupportedError(
                 f"this module cannot honour {what} atomically "
                 f"(capabilities()[{capability!r}] is False)",

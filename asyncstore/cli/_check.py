@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import tempfile
 import textwrap
@@ -18,6 +19,7 @@ from asyncstore.cli._table import print_table
 from asyncstore.config import public_spec
 
 _TEST_MODULE = '''
+import json
 import os
 
 import pytest
@@ -48,12 +50,19 @@ def record_handles(module, handles, closed):
 
 
 async def clean(module, handles, prefix):
-    """Leave nothing behind: generated handles, and the scratch prefix."""
-    for handle in handles:
-        await module.delete(handle)
-    if module.capabilities().get("list"):
-        async for info in module.list(prefix):
-            await module.delete(info.handle)
+    """Leave nothing behind: generated handles, and the scratch prefix; of a store that cannot
+    delete, say what the checks left in it."""
+    if module.capabilities().get("delete", True):
+        for handle in handles:
+            await module.delete(handle)
+        if module.capabilities().get("list"):
+            async for info in module.list(prefix):
+                await module.delete(info.handle)
+    else:
+        with open(os.environ["ASYNCSTORE_CHECK_LEFT"], "a") as left:
+            for handle in dict.fromkeys(handles):
+                if await module.available(handle):
+                    left.write(json.dumps(handle) + "\\n")
 
 
 class TestLiveStore(StorageModuleTests):
@@ -134,7 +143,8 @@ def check(
 
     Exits 0 when every check passes or is skipped for a capability the store declares absent.
     Each failure shows the check's name, what the contract expected and what came back;
-    --debug adds the full traceback.
+    --debug adds the full traceback. A store that cannot delete keeps what the checks stored:
+    their handles are listed.
     """
     try:
         import pytest
@@ -155,6 +165,7 @@ def check(
             "ASYNCSTORE_CHECK_PREFIX": prefix,
             "ASYNCSTORE_CHECK_PAGE": str(page_objects),
             "ASYNCSTORE_CHECK_CONFIG": current.config_path or "",
+            "ASYNCSTORE_CHECK_LEFT": str(directory / "left-behind.txt"),
         }
         saved = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
@@ -177,6 +188,9 @@ def check(
                 arguments += ["-k", expression]
             with contextlib.redirect_stdout(output):
                 pytest.main(arguments, plugins=[collector])
+            left_file = directory / "left-behind.txt"
+            lines = left_file.read_text().splitlines() if left_file.exists() else []
+            left = [json.loads(line) for line in lines]
         finally:
             for name, value in saved.items():
                 if value is None:
@@ -189,10 +203,18 @@ def check(
         for entry in results.values():
             entry.pop("traceback", None)
     if as_json:
-        emit_json({"store": public_spec(spec), "results": results, "failed": failed})
+        emit_json({"store": public_spec(spec), "results": results, "failed": failed, "left": left})
     else:
         _print_table(public_spec(spec), results)
         _print_failures(results, debug)
+    if left:
+        click.echo(
+            f"{public_spec(spec)!r} cannot delete: the checks left {len(left)} object(s) in it",
+            err=True,
+        )
+        if not as_json:
+            for handle in left:
+                click.echo(f"  {handle}", err=True)
     if not results:
         click.echo(f"no check ran; pytest said:\n{output.getvalue().strip()}", err=True)
     if failed or not results:

@@ -22,6 +22,7 @@ fixture), pytest-asyncio runs it instead. Knobs are class attributes: see `Suite
 from __future__ import annotations
 
 from asyncstore.testing._base import MiB, SourceFailed, SuiteBase, failing_source
+from asyncstore.testing._conditions import ConditionTests
 from asyncstore.testing._listing import ListTests
 from asyncstore.testing._objects import INVALID_KEYS, ObjectTests
 from asyncstore.testing._reads import ReadTests
@@ -37,5 +38,5 @@ __all__ = [
 ]
 
 
-class StorageModuleTests(WriteTests, ReadTests, ObjectTests, ListTests):
+class StorageModuleTests(WriteTests, ReadTests, ObjectTests, ListTests, ConditionTests):
     """The whole conformance suite; subclass it and define the ``module`` fixture."""

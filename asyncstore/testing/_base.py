@@ -22,6 +22,9 @@ E = TypeVar("E", bound=BaseException)
 
 MiB = 1 << 20
 
+PRESUMED = frozenset({"new_data", "assign", "delete"})
+"""Capabilities a module has unless it declares them False (the contract's own operations)."""
+
 
 # ---- messages: what the contract expected, and what came back ---------------------------------
 
@@ -147,10 +150,20 @@ class SuiteBase:
     # ---- hooks a subclass may override ----------------------------------------------------
 
     async def unknown_handle(self, module: StorageModule) -> str:
-        """Return a valid handle that names no object (override for non-keyed modules)."""
+        """Return a valid handle that names no object (override for non-keyed modules).
+
+        The default makes up a key for keyed modules, asks `new_data` of the others, and for
+        modules without `new_data` stores an object and deletes it; the check is skipped when
+        the module can do none of these.
+        """
         if module.capabilities().get("named_keys"):
             return self.k(f"unknown-{uuid.uuid4().hex}")
-        return await module.new_data()
+        if self.supports(module, "new_data"):
+            return await module.new_data()
+        self.require(module, "delete")
+        handle = await module.put(b"deleted")
+        await module.delete(handle)
+        return handle
 
     # ---- helpers --------------------------------------------------------------------------
 
@@ -159,9 +172,18 @@ class SuiteBase:
         return self.key_prefix + key
 
     @staticmethod
-    def require(module: StorageModule, capability: str) -> None:
+    def supports(module: StorageModule, capability: str) -> bool:
+        """Return whether the module declares ``capability``.
+
+        The operations of the core contract (`PRESUMED`) count as supported unless declared
+        False; every other capability only when declared true.
+        """
+        return bool(module.capabilities().get(capability, capability in PRESUMED))
+
+    @classmethod
+    def require(cls, module: StorageModule, capability: str) -> None:
         """Skip the check when the module declares ``capability`` absent."""
-        if not module.capabilities().get(capability):
+        if not cls.supports(module, capability):
             pytest.skip(f"{type(module).__name__} declares {capability!r} unsupported")
 
     async def put(

@@ -103,6 +103,7 @@ class ListTests(SuiteBase):
     async def test_list_skips_deleted_objects(self, module: StorageModule) -> None:
         self.require(module, "list")
         self.require(module, "named_keys")
+        self.require(module, "delete")
         await self.put(module, b"1", "del/keep")
         gone = await self.put(module, b"2", "del/gone")
         await module.delete(gone)
@@ -118,6 +119,7 @@ class ListTests(SuiteBase):
 
     async def test_list_skips_unassigned_handles(self, module: StorageModule) -> None:
         self.require(module, "list")
+        self.require(module, "new_data")
         handle = await module.new_data()
         listed = await self._keys(module)
         assert listed == [], (

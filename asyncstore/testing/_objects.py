@@ -16,7 +16,7 @@ from asyncstore.errors import (
     StorageError,
 )
 from asyncstore.module import StorageModule
-from asyncstore.testing._base import SuiteBase, expect_bytes, expect_error, show
+from asyncstore.testing._base import PRESUMED, SuiteBase, expect_bytes, expect_error, show
 
 INVALID_KEYS: list[Any] = [
     "",
@@ -203,6 +203,7 @@ class ObjectTests(SuiteBase):
             )
 
     async def test_delete(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         handle = await self.put(module, b"bye", "delete/obj")
         await module.delete(handle)
         available = await module.available(handle)
@@ -211,9 +212,11 @@ class ObjectTests(SuiteBase):
             await module.stat(handle)
 
     async def test_delete_missing_is_not_an_error(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         await module.delete(await self.unknown_handle(module))
 
     async def test_delete_twice(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         handle = await self.put(module, b"bye", "delete/twice")
         await module.delete(handle)
         await module.delete(handle)
@@ -221,6 +224,7 @@ class ObjectTests(SuiteBase):
         assert not available, f"available() after deleting twice: expected False, got {available!r}"
 
     async def test_delete_leaves_siblings(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         keep = await self.put(module, b"keep", "delete/dir/keep")
         gone = await self.put(module, b"gone", "delete/dir/gone")
         await module.delete(gone)
@@ -301,13 +305,15 @@ class ObjectTests(SuiteBase):
         self.require(module, "named_keys")
         operations: list[tuple[str, Callable[[], Awaitable[object]]]] = [
             ("put(key=...)", lambda: module.put(b"x", key=key)),
-            ("assign()", lambda: module.assign(key, b"x")),
             ("stat()", lambda: module.stat(key)),
             ("get_read_stream()", lambda: module.get_read_stream(key)),
             ("get_size()", lambda: module.get_size(key)),
-            ("delete()", lambda: module.delete(key)),
             ("available()", lambda: module.available(key)),
         ]
+        if self.supports(module, "assign"):
+            operations.append(("assign()", lambda: module.assign(key, b"x")))
+        if self.supports(module, "delete"):
+            operations.append(("delete()", lambda: module.delete(key)))
         for name, operation in operations:
             with expect_error(InvalidKeyError, f"{name} with the invalid key {key!r}"):
                 await operation()
@@ -352,6 +358,11 @@ class ObjectTests(SuiteBase):
         ):
             assert isinstance(capabilities.get(name), bool), (
                 f"capabilities()[{name!r}]: expected True or False, got {capabilities.get(name)!r}"
+            )
+        for name in PRESUMED:
+            value = capabilities.get(name, True)
+            assert isinstance(value, bool), (
+                f"capabilities()[{name!r}]: expected True or False (or absent), got {value!r}"
             )
         limit = capabilities.get("max_object_size")
         assert limit is None or isinstance(limit, int), (

@@ -10,7 +10,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from asyncstore.errors import NotFoundError, UnsupportedError
+from asyncstore.errors import NotFoundError
 from asyncstore.memory import MemoryModule
 from asyncstore.module import StorageModule
 from asyncstore.testing._base import (
@@ -167,6 +167,7 @@ class WriteTests(SuiteBase):
         assert size == 6, f"get_size() of an overwritten key: expected 6, got {size!r}"
 
     async def test_new_data_is_not_available(self, module: StorageModule) -> None:
+        self.require(module, "new_data")
         handle = await module.new_data()
         assert isinstance(handle, str), f"new_data(): expected a str handle, got {show(handle)}"
         available = await module.available(handle)
@@ -178,17 +179,17 @@ class WriteTests(SuiteBase):
             await module.stat(handle)
 
     async def test_new_data_handles_are_unique(self, module: StorageModule) -> None:
+        self.require(module, "new_data")
         handles = {await module.new_data() for _ in range(50)}
         assert len(handles) == 50, (
             f"50 calls of new_data(): expected 50 distinct handles, got {len(handles)}"
         )
 
     async def test_assign_after_new_data(self, module: StorageModule) -> None:
+        self.require(module, "new_data")
+        self.require(module, "assign")
         handle = await module.new_data()
-        try:
-            await module.assign(handle, b"assigned", content_type="text/plain")
-        except UnsupportedError:
-            pytest.skip("the module does not support assign")
+        await module.assign(handle, b"assigned", content_type="text/plain")
         available = await module.available(handle)
         assert available, f"available() after assign(): expected True, got {available!r}"
         expect_bytes(
@@ -197,6 +198,7 @@ class WriteTests(SuiteBase):
 
     async def test_assign_to_a_chosen_key(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
+        self.require(module, "assign")
         await module.assign(self.k("chosen/key"), b"chosen")
         expect_bytes(
             await self.read_all(module, self.k("chosen/key")), b"chosen", "assign() to a key"
@@ -242,12 +244,11 @@ class WriteTests(SuiteBase):
     async def test_failing_source_on_new_data_leaves_it_unavailable(
         self, module: StorageModule
     ) -> None:
+        self.require(module, "new_data")
+        self.require(module, "assign")
         handle = await module.new_data()
-        try:
-            with expect_error(SourceFailed, "assign() from a source that fails"):
-                await module.assign(handle, failing_source(self.pattern(MiB), 1000))
-        except UnsupportedError:
-            pytest.skip("the module does not support assign")
+        with expect_error(SourceFailed, "assign() from a source that fails"):
+            await module.assign(handle, failing_source(self.pattern(MiB), 1000))
         assert not await module.available(handle), (
             "assign() to a new handle from a source that failed: expected the handle still "
             "unavailable, got an object"
