@@ -30,7 +30,8 @@ COMMANDS = {
         "asyncstore.cli._info:stores", "List the named stores of the config file, secrets masked."
     ),
     "put": LazyCommand(
-        "asyncstore.cli._objects:put", "Store a file (or standard input, with -) in a store."
+        "asyncstore.cli._objects:put",
+        "Store a file (or standard input, with -) in a store and print its handle.",
     ),
     "get": LazyCommand(
         "asyncstore.cli._objects:get",

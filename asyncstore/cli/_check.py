@@ -79,9 +79,10 @@ class TestLiveStore(StorageModuleTests):
             try:
                 yield module
             finally:
-                if not closed:
+                closed_by_a_check = bool(closed)  # leaving `async with` closes it too
+                if not closed_by_a_check:
                     await clean(module, handles, self.key_prefix)
-        if closed:
+        if closed_by_a_check:
             # The check closed the module, and nothing but aclose() may follow that: a new
             # module cleans up.
             async with open_store(spec, config=config) as fresh:
