@@ -1,31 +1,26 @@
 """The contract built from four key-value operations: what both simple-store bases share.
 
 The two public bases say how the author's hooks (``_get``, ``_set``, ``_delete``, ``_scan``,
-``_open``, ``_close``) are called, awaited or in worker threads; this class turns them into the
-whole `StorageModule` contract: validation, conditions, streams, listing, copy, statistics,
-capabilities and the lifecycle.
+``_open``, ``_close``) are called, awaited or in worker threads, and `HookCaller` calls them;
+this class turns them into the whole `StorageModule` contract: validation, conditions, streams,
+listing, copy, statistics and capabilities.
 """
 
 from __future__ import annotations
 
 import inspect
-from abc import abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
-from errno import EDQUOT, ENOSPC
 from typing import Any, ClassVar
-
-import anyio
 
 from asyncstore.errors import (
     AlreadyExistsError,
-    PermissionDeniedError,
     PreconditionFailedError,
     StorageError,
     StorageFullError,
-    TransientError,
 )
 from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import validate_content_type, validate_key, validate_metadata, validate_prefix
+from asyncstore.kv._hooks import HookCaller
 from asyncstore.kv._record import (
     READ_AHEAD,
     Expected,
@@ -34,7 +29,6 @@ from asyncstore.kv._record import (
     encode_record,
     new_etag,
 )
-from asyncstore.module import StorageModule
 from asyncstore.streams import ByteSource, ReadStream, check_range, iter_source, source_length
 
 __all__ = ["KeyValueBase"]
@@ -50,7 +44,7 @@ def _takes_expected(hook: Callable[..., Any]) -> bool:
     )
 
 
-class KeyValueBase(StorageModule):
+class KeyValueBase(HookCaller):
     """The machinery of `KeyValueModule` and `BlockingKeyValueModule`; not subclassed directly.
 
     Class attributes a subclass may set:
@@ -64,103 +58,12 @@ class KeyValueBase(StorageModule):
     _conditional_set: ClassVar[bool] = False
     _conditional_delete: ClassVar[bool] = False
 
-    # Lifecycle state, as class defaults so that an author's __init__ need not call ours.
-    _kv_closed: bool = False
-    _kv_active: int = 0
-    _kv_idle: anyio.Event | None = None
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         for hook, flag in (("_set", "_conditional_set"), ("_delete", "_conditional_delete")):
             function = getattr(cls, hook, None)
             if function is not None and not getattr(function, "__isabstractmethod__", False):
                 setattr(cls, flag, _takes_expected(function))
-
-    # ---- what the two public bases provide -------------------------------------------------
-
-    @abstractmethod
-    async def _kv_hook(
-        self, function: Callable[..., Any], *args: Any, write: bool, **kwargs: Any
-    ) -> Any:
-        """Call one of the author's hooks (``_get``, ``_set``, ...), opening the store first.
-
-        ``write`` marks a call that changes the store: it must run to completion once started.
-        """
-
-    @abstractmethod
-    def _kv_batches(self, prefix: str) -> Callable[[], Any]:
-        """Return a function that, called through `_kv_hook`, returns the next `_scan` pairs.
-
-        It returns a list of up to a few hundred ``(key, record)`` pairs, empty at the end.
-        """
-
-    @abstractmethod
-    async def _kv_close(self) -> None:
-        """Call the author's ``_close`` hook if the store was opened."""
-
-    # ---- calling the hooks -----------------------------------------------------------------
-
-    def _kv_check_open(self) -> None:
-        if self._kv_closed:
-            raise StorageError("the module is closed", store=self.name)
-
-    def _translate_error(self, exc: Exception, key: str | None) -> StorageError:
-        """Return the asyncstore error for an exception a hook raised (chained by the caller).
-
-        Override to map your client's errors precisely; the default knows the builtin ones.
-        """
-        where: dict[str, Any] = {"store": self.name, "handle": key}
-        text = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, PermissionError):
-            return PermissionDeniedError(text, **where)
-        if isinstance(exc, (TimeoutError, ConnectionError)):
-            return TransientError(text, **where)
-        if isinstance(exc, OSError) and exc.errno in (ENOSPC, EDQUOT):
-            return StorageFullError(text, **where)
-        return StorageError(text, **where)
-
-    async def _kv_run(
-        self,
-        key: str | None,
-        hook: str | Callable[..., Any],
-        *args: Any,
-        write: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        """Call a hook (by name), keeping count of calls in flight, translating its errors."""
-        self._kv_check_open()
-        function = getattr(self, hook) if isinstance(hook, str) else hook
-        self._kv_active += 1
-        try:
-            return await self._kv_hook(function, *args, write=write, **kwargs)
-        except StorageError:
-            raise
-        except Exception as exc:
-            raise self._translate_error(exc, key) from exc
-        finally:
-            self._kv_active -= 1
-            if self._kv_idle is not None and not self._kv_active:
-                self._kv_idle.set()
-
-    async def _kv_get(self, key: str, start: int, end: int) -> tuple[str, bytes] | None:
-        found = await self._kv_run(key, "_get", key, start, end)
-        if found is None:
-            return None
-        record, data = found
-        # Some stores give NULL for a range of an empty value (SQLite's substr does).
-        return record, b"" if data is None else data
-
-    async def _kv_current(self, key: str) -> str | None:
-        found = await self._kv_get(key, 0, 0)
-        return None if found is None else found[0]
-
-    async def _kv_write(self, name: str, key: str, *args: Any, expected: Expected | None) -> bool:
-        """Call `_set` or `_delete`; return False if its condition failed."""
-        if expected is None:
-            await self._kv_run(key, name, key, *args, write=True)
-            return True
-        done = await self._kv_run(key, name, key, *args, write=True, expected=expected)
-        return done is not False
 
     async def _kv_whole(self, key: str) -> tuple[str, bytes]:
         """Return the record and the whole value of one version of the object.
@@ -183,13 +86,6 @@ class KeyValueBase(StorageModule):
         raise PreconditionFailedError(
             "the object kept changing while it was read", store=self.name, handle=key
         )
-
-    async def _kv_pairs(self, prefix: str) -> AsyncIterator[tuple[str, str]]:
-        """Yield the author's `_scan` pairs, fetched in batches."""
-        next_batch = self._kv_batches(prefix)
-        while batch := await self._kv_run(None, next_batch):
-            for pair in batch:
-                yield pair
 
     # ---- writing ---------------------------------------------------------------------------
 
@@ -398,19 +294,3 @@ class KeyValueBase(StorageModule):
     def capabilities(self) -> dict[str, Any]:
         """Return this module's capabilities (``max_object_size`` as this instance has it)."""
         return {**self.class_capabilities(), "max_object_size": self.max_object_size}
-
-    # ---- lifecycle -------------------------------------------------------------------------
-
-    async def aclose(self) -> None:
-        """Close the store: wait for the calls in flight, then run the author's `_close`.
-
-        Closing twice is harmless; every other call afterwards raises `StorageError`.
-        """
-        if self._kv_closed:
-            return
-        self._kv_closed = True
-        with anyio.CancelScope(shield=True):
-            while self._kv_active:
-                self._kv_idle = anyio.Event()
-                await self._kv_idle.wait()
-            await self._kv_close()
