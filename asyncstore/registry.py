@@ -14,11 +14,14 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from asyncstore.context import ModuleContext
 from asyncstore.errors import ConfigError, PluginLoadError, PluginNotFoundError
 from asyncstore.module import StorageModule
+
+if TYPE_CHECKING:
+    # Only creating a module needs it: listing plugins does without logging's import.
+    from asyncstore.context import ModuleContext
 
 __all__ = [
     "MODULES_GROUP",
@@ -282,7 +285,11 @@ class Registry:
             PluginError: If the plugin cannot be found or loaded.
         """
         cls = self.load(name)
-        return create_module(cls, options or {}, context=context or ModuleContext(name))
+        if context is None:
+            from asyncstore.context import ModuleContext
+
+            context = ModuleContext(name)
+        return create_module(cls, options or {}, context=context)
 
 
 _default: Registry | None = None
