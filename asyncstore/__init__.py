@@ -39,6 +39,7 @@ from asyncstore.streams import ByteSource, ReadStream, iter_source
 if TYPE_CHECKING:
     from asyncstore.config import Config, open_store
     from asyncstore.context import ModuleContext
+    from asyncstore.kv import BlockingKeyValueModule, KeyValueModule
     from asyncstore.memory import MemoryModule
     from asyncstore.registry import PluginDescription, PluginInfo, Registry
     from asyncstore.transforms import (
@@ -55,6 +56,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AlreadyExistsError",
+    "BlockingKeyValueModule",
     "ByteSource",
     "Config",
     "ConfigError",
@@ -66,6 +68,7 @@ __all__ = [
     "InvalidKeyError",
     "InvalidMetadataError",
     "InvalidRangeError",
+    "KeyValueModule",
     "MemoryModule",
     "ModuleContext",
     "NotFoundError",
@@ -106,6 +109,8 @@ _LAZY = {
     "Config": "asyncstore.config",
     "open_store": "asyncstore.config",
     "ModuleContext": "asyncstore.context",
+    "KeyValueModule": "asyncstore.kv",
+    "BlockingKeyValueModule": "asyncstore.kv",
     "MemoryModule": "asyncstore.memory",
     "PluginDescription": "asyncstore.registry",
     "PluginInfo": "asyncstore.registry",

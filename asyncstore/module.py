@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import functools
 import inspect
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
-from urllib.parse import parse_qsl, urlsplit
 
 from asyncstore.errors import (
     ConfigError,
@@ -124,11 +122,15 @@ class StorageModule(ABC):
             the configured store's name.
         keyed: Whether callers may choose keys (``put(key=...)``, ``assign`` to any valid key).
         CAPABILITIES: Capability values merged over the derived defaults.
+        url_path: The constructor option that receives the path of a store URL
+            (``"path"`` makes ``sqlite:///srv/blobs.db`` mean ``path="/srv/blobs.db"``);
+            None (the default) refuses URLs with a location (see `options_from_url`).
     """
 
     name: str = "module"
     keyed: ClassVar[bool] = True
     CAPABILITIES: ClassVar[Mapping[str, Any]] = {}
+    url_path: ClassVar[str | None] = None
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Self:  # noqa: D102 - a class-level check
         if not (_overrides(cls, "put") or _overrides(cls, "assign")):
@@ -202,6 +204,8 @@ class StorageModule(ABC):
 
     async def new_data(self) -> str:
         """Allocate a fresh unique handle; `available` is False for it until `assign`."""
+        import uuid  # here, not at the top: importing asyncstore stays cheap
+
         return uuid.uuid4().hex
 
     async def assign(
@@ -416,25 +420,52 @@ class StorageModule(ABC):
     def options_from_url(cls, url: str) -> dict[str, Any]:
         """Turn a store URL such as ``memory://?max_bytes=1024`` into constructor options.
 
-        The default accepts no location (host or path) and maps query parameters to options
-        (values stay strings; the registry converts them to the annotated types). Backends
-        with a location (a root directory, a bucket) override this.
+        Query parameters become options (values stay strings; the registry converts them to
+        the annotated types). A module whose class names a `url_path` option takes a local
+        path as well: ``sqlite:///var/lib/app/blobs.db?timeout=5`` gives
+        ``{"path": "/var/lib/app/blobs.db", "timeout": "5"}`` (the path percent-decoded). Any
+        other location is refused; backends with other locations (a bucket, a host) override
+        this.
 
         Raises:
             ConfigError: If the URL has a location this module does not take.
         """
+        from urllib.parse import parse_qsl, unquote, urlsplit
+
         parts = urlsplit(url)
-        if parts.netloc or parts.path not in ("", "/"):
+        options: dict[str, Any] = dict(parse_qsl(parts.query, keep_blank_values=True))
+        has_path = parts.path not in ("", "/")
+        if cls.url_path is None:
+            if parts.netloc or has_path:
+                raise ConfigError(
+                    f"{parts.scheme}:// URLs take no location; pass options as query "
+                    f"parameters ({parts.scheme}://?option=value)"
+                )
+            return options
+        if parts.netloc not in ("", "localhost"):
             raise ConfigError(
-                f"{parts.scheme}:// URLs take no location; pass options as query parameters "
-                f"({parts.scheme}://?option=value)"
+                f"{parts.scheme}:// URLs name a local path, not a host: write "
+                f"{parts.scheme}:///absolute/path (three slashes), or "
+                f"{parts.scheme}://?{cls.url_path}=relative/path"
             )
-        return dict(parse_qsl(parts.query, keep_blank_values=True))
+        if has_path:
+            if cls.url_path in options:
+                raise ConfigError(
+                    f"{parts.scheme}:// URL gives {cls.url_path!r} twice: as its path and as a "
+                    "query parameter"
+                )
+            options[cls.url_path] = unquote(parts.path)
+        return options
 
     # ---- lifecycle -----------------------------------------------------------------------
 
     async def aclose(self) -> None:  # noqa: B027 - nothing to release by default
-        """Release every resource the module holds (connections, threads, files)."""
+        """Release every resource the module holds (connections, threads, files).
+
+        Closing is final: afterwards only `aclose` (again, harmlessly) and `capabilities` may
+        be called; any other call may fail (modules built on `asyncstore.kv` raise
+        `StorageError`). To go on using a store, open a new module.
+        """
 
     async def __aenter__(self) -> Self:
         return self

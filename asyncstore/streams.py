@@ -17,8 +17,6 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 import anyio
-import anyio.lowlevel
-import anyio.to_thread
 from anyio.abc import ByteReceiveStream
 
 from asyncstore.errors import InvalidRangeError
@@ -390,6 +388,10 @@ def _buffer_of(source: object) -> memoryview | None:
 
 
 async def _iter_reader(read: Any, chunk_size: int) -> AsyncIterator[bytes | memoryview]:
+    # Imported here: loading anyio's event-loop machinery is not the cost of importing us.
+    import anyio.lowlevel
+    import anyio.to_thread
+
     is_async = inspect.iscoroutinefunction(read)
     while True:
         if is_async:

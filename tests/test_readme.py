@@ -48,3 +48,16 @@ def test_the_main_job_runs_on_the_embedded_fs_store(tmp_path: Path) -> None:
         assert step in out, step
     assert (tmp_path / ".demo-store").is_dir()
     assert [p for p in (tmp_path / ".demo-store").rglob("*") if p.is_file()] == []
+
+
+def test_the_python_example_runs_as_written(tmp_path: Path) -> None:
+    text = (ROOT / "README.md").read_text()
+    example = re.search(r"```python\n(.*?)```", text, re.S)
+    assert example, "the README has no Python example"
+    script = tmp_path / "example.py"
+    script.write_text(example.group(1))
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "greetings/en.txt 5\n"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -13,6 +15,7 @@ from typing import Any
 import click
 
 from asyncstore.cli._common import emit_json, parse_target, run, state
+from asyncstore.cli._table import print_table
 from asyncstore.config import public_spec
 from asyncstore.keys import MAX_KEY_BYTES
 
@@ -26,8 +29,9 @@ from asyncstore import open_store
 from asyncstore.testing import StorageModuleTests
 
 
-def record_handles(module, handles):
-    """Remember every handle the checks create, keyed or generated, to delete them after."""
+def record_handles(module, handles, closed):
+    """Remember every handle the checks create, keyed or generated, to delete them after,
+    and whether a check closed the module."""
     for name in ("put", "copy", "new_data"):
         original = getattr(module, name)
 
@@ -37,6 +41,29 @@ def record_handles(module, handles):
             return handle
 
         setattr(module, name, recording)
+    original_aclose = module.aclose
+
+    async def aclose():
+        closed.append(True)
+        await original_aclose()
+
+    module.aclose = aclose
+
+
+async def clean(module, handles, prefix):
+    """Leave nothing behind: generated handles, and the scratch prefix; of a store that cannot
+    delete, say what the checks left in it."""
+    if module.capabilities().get("delete", True):
+        for handle in handles:
+            await module.delete(handle)
+        if module.capabilities().get("list"):
+            async for info in module.list(prefix):
+                await module.delete(info.handle)
+    else:
+        with open(os.environ["ASYNCSTORE_CHECK_LEFT"], "a") as left:
+            for handle in dict.fromkeys(handles):
+                if await module.available(handle):
+                    left.write(json.dumps(handle) + "\\n")
 
 
 class TestLiveStore(StorageModuleTests):
@@ -45,25 +72,22 @@ class TestLiveStore(StorageModuleTests):
 
     @pytest.fixture
     async def module(self):
+        spec = os.environ["ASYNCSTORE_CHECK_SPEC"]
         config = os.environ.get("ASYNCSTORE_CHECK_CONFIG") or None
-        async with open_store(os.environ["ASYNCSTORE_CHECK_SPEC"], config=config) as module:
-            handles = []
-            record_handles(module, handles)
+        handles, closed = [], []
+        async with open_store(spec, config=config) as module:
+            record_handles(module, handles, closed)
             try:
                 yield module
             finally:
-                # Leave nothing behind: generated handles, and the scratch prefix.
-                if module.capabilities().get("delete", True):
-                    for handle in handles:
-                        await module.delete(handle)
-                    if module.capabilities().get("list"):
-                        async for info in module.list(self.key_prefix):
-                            await module.delete(info.handle)
-                else:  # the store cannot delete: say what the checks left in it
-                    with open(os.environ["ASYNCSTORE_CHECK_LEFT"], "a") as left:
-                        for handle in dict.fromkeys(handles):
-                            if await module.available(handle):
-                                left.write(json.dumps(handle) + "\\n")
+                closed_by_a_check = bool(closed)  # leaving `async with` closes it too
+                if not closed_by_a_check:
+                    await clean(module, handles, self.key_prefix)
+        if closed_by_a_check:
+            # The check closed the module, and nothing but aclose() may follow that: a new
+            # module cleans up.
+            async with open_store(spec, config=config) as fresh:
+                await clean(fresh, handles, self.key_prefix)
 '''
 
 
@@ -76,6 +100,14 @@ _OPTIONAL = {
     "server_side_copy": "server-side copies",
     "presign": "presigned URLs",
     "reconfigure": "live reconfiguration",
+    "writable": "writes (a read-only store)",
+    "new_data": "handles allocated before writing",
+    "assign": "writes under a chosen handle",
+    "delete": "deletion",
+    "conditional_create": "create-only writes (overwrite=False)",
+    "conditional_replace": "compare-and-swap writes (if_match)",
+    "conditional_delete": "conditional deletes (if_match)",
+    "conditional_read": "conditional reads (if_match)",
 }
 
 
@@ -102,7 +134,7 @@ def promises_not_made(capabilities: dict[str, Any]) -> list[str]:
 
 
 class _Collector:
-    """A pytest plugin object that records each check's outcome."""
+    """A pytest plugin object that records each check's outcome and, for failures, why."""
 
     def __init__(self) -> None:
         self.results: dict[str, dict[str, Any]] = {}
@@ -110,14 +142,27 @@ class _Collector:
     def pytest_runtest_logreport(self, report: Any) -> None:
         name = report.nodeid.split("::")[-1]
         if report.when == "call" or report.outcome != "passed":
-            entry = {"outcome": report.outcome, "detail": ""}
+            entry: dict[str, Any] = {"outcome": report.outcome, "detail": ""}
             if report.skipped and isinstance(report.longrepr, tuple):
                 entry["detail"] = str(report.longrepr[2]).removeprefix("Skipped: ")
             elif report.failed:
-                entry["detail"] = str(getattr(report, "longreprtext", "")).strip().splitlines()[-1:]
-                entry["detail"] = entry["detail"][0] if entry["detail"] else ""
+                entry.update(_failure(report))
             if name not in self.results or report.outcome != "passed":
                 self.results[name] = entry
+
+
+def _failure(report: Any) -> dict[str, Any]:
+    """Describe a failed check: its message (what was expected, what came back), where, how."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = str(crash.message) if crash is not None else str(report.longrepr).strip()
+    lines = message.splitlines() or [""]
+    stage = {"setup": " (while opening the store)", "teardown": " (while cleaning up)"}
+    return {
+        "detail": lines[0].removeprefix("AssertionError: ") + stage.get(report.when, ""),
+        "message": message,
+        "where": f"{crash.path}:{crash.lineno}" if crash is not None else "",
+        "traceback": str(report.longreprtext),
+    }
 
 
 @click.command()
@@ -132,12 +177,19 @@ class _Collector:
     help="Objects written by the listing-pagination check.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def check(store: str, expression: str | None, page_objects: int, as_json: bool) -> None:
+@click.option(
+    "--debug", is_flag=True, help="Show each failure's full traceback (as the global --debug)."
+)
+def check(
+    store: str, expression: str | None, page_objects: int, as_json: bool, debug: bool
+) -> None:
     """Run the conformance suite against a live store, in a scratch prefix it cleans up.
 
     Exits 0 when every check passes or is skipped for a capability the store declares absent.
-    A store that cannot delete keeps what the checks stored: their handles are listed. The
-    report says which of the contract's promises the store declares it does not make.
+    Each failure shows the check's name, what the contract expected and what came back;
+    --debug adds the full traceback. A store that cannot delete keeps what the checks stored:
+    their handles are listed. The report says which of the contract's promises the store
+    declares it does not make.
     """
     try:
         import pytest
@@ -151,8 +203,10 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
             return module.capabilities()
 
     not_made = promises_not_made(run(declared))
+    debug = debug or current.debug
     prefix = f"asyncstore-check-{uuid.uuid4().hex[:12]}/"
     collector = _Collector()
+    output = io.StringIO()
     with tempfile.TemporaryDirectory(prefix="asyncstore-check-") as work:
         directory = Path(work)
         (directory / "test_live_store.py").write_text(textwrap.dedent(_TEST_MODULE))
@@ -175,6 +229,7 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
                 "-p",
                 "no:asyncio",
                 "--no-header",
+                "--tb=long" if debug else "--tb=short",
                 "-c",
                 str(directory / "pytest.ini"),
                 "--rootdir",
@@ -182,7 +237,7 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
             ]
             if expression:
                 arguments += ["-k", expression]
-            with open(os.devnull, "w") as quiet, _redirect(quiet):
+            with contextlib.redirect_stdout(output):
                 pytest.main(arguments, plugins=[collector])
             left_file = directory / "left-behind.txt"
             lines = left_file.read_text().splitlines() if left_file.exists() else []
@@ -195,6 +250,9 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
                     os.environ[name] = value
     results = collector.results
     failed = sum(r["outcome"] == "failed" for r in results.values())
+    if not debug:
+        for entry in results.values():
+            entry.pop("traceback", None)
     if as_json:
         emit_json(
             {
@@ -207,6 +265,7 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
         )
     else:
         _print_table(public_spec(spec), results, not_made)
+        _print_failures(results, debug)
     if left:
         click.echo(
             f"{public_spec(spec)!r} cannot delete: the checks left {len(left)} object(s) in it",
@@ -215,35 +274,34 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
         if not as_json:
             for handle in left:
                 click.echo(f"  {handle}", err=True)
+    if not results:
+        click.echo(f"no check ran; pytest said:\n{output.getvalue().strip()}", err=True)
     if failed or not results:
         raise SystemExit(1)
 
 
-def _redirect(stream: Any) -> Any:
-    import contextlib
-
-    stack = contextlib.ExitStack()
-    stack.enter_context(contextlib.redirect_stdout(stream))
-    return stack
-
-
 def _print_table(spec: str, results: dict[str, dict[str, Any]], not_made: list[str]) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    table = Table("check", "result", "detail", box=None, title=f"conformance of {spec}")
-    styles = {"passed": "green", "failed": "red", "skipped": "yellow"}
-    for name, entry in sorted(results.items()):
-        style = styles.get(entry["outcome"], "")
-        table.add_row(
-            escape(name), f"[{style}]{entry['outcome']}[/{style}]", escape(entry["detail"])
-        )
-    console = Console(soft_wrap=True)
-    console.print(table)
-    counts = {o: sum(r["outcome"] == o for r in results.values()) for o in styles}
-    console.print(", ".join(f"{n} {o}" for o, n in counts.items()))
+    outcomes = {"passed": "green", "failed": "red", "skipped": "yellow"}
+    rows = [[name, entry["outcome"], entry["detail"]] for name, entry in sorted(results.items())]
+    title = f"conformance of {spec}"
+    print_table(["check", "result", "detail"], rows, title=title, colors=outcomes)
+    counts = {o: sum(r["outcome"] == o for r in results.values()) for o in outcomes}
+    click.echo(", ".join(f"{n} {o}" for o, n in counts.items()))
     if not_made:
-        console.print("promises this store declares it does not make:")
+        click.echo("promises this store declares it does not make:")
         for note in not_made:
-            console.print(f"  {escape(note)}")
+            click.echo(f"  {note}")
+
+
+def _print_failures(results: dict[str, dict[str, Any]], debug: bool) -> None:
+    """Print each failure in full, unwrapped: what was expected, what came back, where."""
+    for name, entry in sorted(results.items()):
+        if entry["outcome"] != "failed":
+            continue
+        click.echo(f"\nFAILED {name}")
+        if debug:
+            click.echo(entry["traceback"])
+            continue
+        click.echo(textwrap.indent(entry["message"], "  "))
+        if entry["where"]:
+            click.echo(f"  at {entry['where']} (asyncstore --debug check ... shows the traceback)")

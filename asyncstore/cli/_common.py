@@ -6,15 +6,17 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import click
 
-from asyncstore.config import Config, open_store, public_spec
 from asyncstore.errors import StorageError
 from asyncstore.keys import validate_key
-from asyncstore.module import StorageModule
+
+if TYPE_CHECKING:
+    from asyncstore.config import Config
+    from asyncstore.module import StorageModule
 
 T = TypeVar("T")
 
@@ -59,11 +61,15 @@ class State:
     def config(self) -> Config:
         """The config file's stores, loaded on first use."""
         if self._config is None:
+            from asyncstore.config import Config
+
             self._config = Config.load(self.config_path)
         return self._config
 
     def open(self, spec: str) -> StorageModule:
         """Create the module for a store spec."""
+        from asyncstore.config import open_store
+
         config = self.config if not _URL.match(spec) else self.config_path
         return open_store(spec, config=config)
 
@@ -85,6 +91,8 @@ def require_key(target: Target, what: str = "key") -> str:
         click.UsageError: If the target names no key.
     """
     if target.key is None:
+        from asyncstore.config import public_spec
+
         raise click.UsageError(
             f"{public_spec(target.store)!r} names no {what}: use STORE:KEY, or URL//KEY "
             "with '//' between the store's URL and the key (fs:///srv/data//dir/file.txt)"
@@ -113,8 +121,20 @@ class ErrorHandlingGroup(click.Group):
             found = ctx.find_object(State)
             if found is not None and found.debug:
                 raise
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {describe_error(exc)}", err=True)
             raise SystemExit(1) from None
+
+
+def describe_error(exc: BaseException) -> str:
+    """Say what went wrong in a user's words: an OS error as its file and reason, no errno."""
+    if isinstance(exc, OSError) and not isinstance(exc, StorageError) and exc.strerror:
+        reason = exc.strerror[0].lower() + exc.strerror[1:]
+        if exc.filename is not None and exc.filename2 is not None:
+            return f"{exc.filename!r} -> {exc.filename2!r}: {reason}"
+        if exc.filename is not None:
+            return f"{exc.filename!r}: {reason}"
+        return reason
+    return str(exc)
 
 
 def parse_range(text: str | None) -> tuple[int, int | None]:
@@ -127,9 +147,18 @@ def parse_range(text: str | None) -> tuple[int, int | None]:
         return 0, None
     match = re.fullmatch(r"(\d*)-(\d*)", text)
     if not match:
-        raise click.BadParameter(f"{text!r} is not a range A-B (bytes A up to, not including, B)")
+        raise click.BadParameter(
+            f"{text!r} is not a range A-B (bytes A up to, not including, B)",
+            param_hint="--range",
+        )
     start = int(match.group(1) or 0)
     end = int(match.group(2)) if match.group(2) else None
+    if end is not None and end < start:
+        raise click.BadParameter(
+            f"{text!r} is backwards: B ({end}) must not be less than A ({start}); "
+            "the range is bytes A up to, not including, B",
+            param_hint="--range",
+        )
     return start, end
 
 

@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
 from asyncstore.cli._common import emit_json, parse_target, run, state
-from asyncstore.cli._transforms import transform_rows
+from asyncstore.cli._table import print_table
 from asyncstore.registry import Registry, default_registry
 
 
@@ -47,6 +44,44 @@ def _plugin_rows(registry: Registry, kind: str, verbose: bool) -> list[dict[str,
     return rows
 
 
+def transform_rows(verbose: bool) -> list[dict[str, Any]]:
+    """The rows ``plugins`` shows for transforms; with ``verbose``, each one imported."""
+    from asyncstore.transforms import default_transforms
+
+    registry = default_transforms()
+    rows: list[dict[str, Any]] = []
+    for info in registry.plugins():
+        row: dict[str, Any] = {
+            "kind": "transform",
+            "name": info.name,
+            "target": info.target,
+            "distribution": info.distribution,
+            "version": info.version,
+        }
+        if info.conflicts:
+            row["error"] = "also claimed by " + ", ".join(info.conflicts)
+        elif verbose:
+            description = registry.describe(info.name)
+            if description.error:
+                row["error"] = description.error
+            else:
+                row["summary"] = description.summary
+                row["inputs"] = description.inputs
+                row["outputs"] = description.outputs
+                row["options"] = [
+                    {
+                        "name": name,
+                        "required": False,
+                        "default": None,
+                        "type": "str",
+                        "description": text,
+                    }
+                    for name, text in (description.params or {}).items()
+                ]
+        rows.append(row)
+    return rows
+
+
 @click.command()
 @click.option("--verbose", "-v", is_flag=True, help="Import each plugin and describe it.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -57,26 +92,27 @@ def plugins(verbose: bool, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table("kind", "name", "distribution", "version", "target", box=None)
+    headers = ["kind", "name", "distribution", "version", "target"]
     if verbose:
-        table.add_column("summary / options")
+        headers.append("summary / options")
+    cells: list[list[str]] = []
+    colors: dict[str, str] = {}
     for row in rows:
-        cells = [
-            escape(str(row[k] or "-"))
-            for k in ("kind", "name", "distribution", "version", "target")
-        ]
+        line = [str(row[k] or "-") for k in ("kind", "name", "distribution", "version", "target")]
         if verbose:
             if "error" in row:
-                cells.append(f"[red]broken: {escape(row['error'])}[/red]")
+                line.append(f"broken: {row['error']}")
+                colors[line[-1]] = "red"
             else:
                 options = ", ".join(
                     o["name"] + ("" if o["required"] else "?") for o in row.get("options", [])
                 )
-                cells.append(escape(f"{row.get('summary') or ''}\noptions: {options or 'none'}"))
+                line.append(f"{row.get('summary') or ''}\noptions: {options or 'none'}")
         elif "error" in row:
-            cells[-1] += f"  [red]({escape(row['error'])})[/red]"
-        table.add_row(*cells)
-    Console(soft_wrap=True).print(table)
+            line[-1] += f"  ({row['error']})"
+            colors[line[-1]] = "red"
+        cells.append(line)
+    print_table(headers, cells, colors=colors)
 
 
 @click.command()

@@ -36,7 +36,7 @@ def _metadata(pairs: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command()
-@click.argument("source", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.argument("destination")
 @click.option("--key", help="The key to store under (default: DESTINATION's key or the file name).")
 @click.option("--content-type", help="The MIME type (default: guessed from the file name).")
@@ -97,7 +97,10 @@ def put(
                 )
             if source == "-":
                 return await store.put(sys.stdin.buffer, **options)
-            file = await anyio.to_thread.run_sync(open, source, "rb")
+            try:
+                file = await anyio.to_thread.run_sync(open, source, "rb")
+            except OSError as exc:
+                raise click.ClickException(f"cannot read {source!r}: {exc.strerror}") from None
             try:
                 return await store.put(file, **options)
             finally:
@@ -146,10 +149,12 @@ async def _copy_out(spec: str, key: str, start: int, end: int | None, out: IO[by
 @click.argument("source")
 @click.argument("destination", required=False, type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--range", "byte_range", metavar="A-B", help="Only bytes A up to (not including) B.")
-def get(source: str, destination: str | None, byte_range: str | None) -> None:
+@click.option("--force", "-f", is_flag=True, help="Replace the local file if it exists.")
+def get(source: str, destination: str | None, byte_range: str | None, force: bool) -> None:
     """Fetch an object into a file (default: its name) or standard output (-).
 
-    SOURCE is STORE:KEY or URL//KEY. The file appears only once complete.
+    SOURCE is STORE:KEY or URL//KEY. The file appears only once complete; an existing file is
+    kept unless --force is given.
     """
     target = parse_target(source)
     key = require_key(target)
@@ -158,8 +163,13 @@ def get(source: str, destination: str | None, byte_range: str | None) -> None:
     if path == "-":
         run(lambda: _copy_out(target.store, key, start, end, sys.stdout.buffer))
         return
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".asyncstore-", dir=directory)
+    _check_writable(path, force)
+    try:
+        handle, temporary = tempfile.mkstemp(
+            prefix=".asyncstore-", dir=os.path.dirname(os.path.abspath(path))
+        )
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path!r}: {exc.strerror}") from None
     try:
         with os.fdopen(handle, "wb") as out:
             run(lambda: _copy_out(target.store, key, start, end, out))
@@ -167,10 +177,43 @@ def get(source: str, destination: str | None, byte_range: str | None) -> None:
             umask = os.umask(0)
             os.umask(umask)
             os.fchmod(out.fileno(), 0o666 & ~umask)
-        os.replace(temporary, path)
+        _publish(temporary, path, force)
     except BaseException:
-        os.unlink(temporary)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
         raise
+
+
+def _check_writable(path: str, force: bool) -> None:
+    """Refuse, before fetching anything, a destination that cannot or should not be written."""
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        raise click.ClickException(
+            f"cannot write {path!r}: the directory {directory!r} does not exist"
+        )
+    if os.path.isdir(path):
+        raise click.ClickException(f"cannot write {path!r}: it is a directory")
+    if os.path.lexists(path) and not force:
+        raise click.ClickException(f"{path!r} exists; use --force to replace it")
+
+
+def _publish(temporary: str, path: str, force: bool) -> None:
+    """Move the complete file into place; without ``force``, never over an existing file."""
+    if force:
+        os.replace(temporary, path)
+        return
+    try:
+        os.link(temporary, path)  # fails if the path exists, atomically
+    except FileExistsError:
+        raise click.ClickException(
+            f"{path!r} appeared while fetching; use --force to replace it"
+        ) from None
+    except OSError:  # a filesystem without hard links: check, then rename
+        if os.path.lexists(path):
+            raise click.ClickException(f"{path!r} exists; use --force to replace it") from None
+        os.replace(temporary, path)
+        return
+    os.unlink(temporary)
 
 
 @click.command()

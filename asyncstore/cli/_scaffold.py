@@ -21,15 +21,130 @@ requires-python = ">=3.10"
 dependencies = ["asyncstore"]
 
 [project.optional-dependencies]
-test = ["pytest", "trio"]
+# The suite runs on anyio's pytest plugin; pytest-asyncio is listed so that the option below
+# is known (it silences pytest-asyncio's warning about it when installed).
+test = ["pytest", "pytest-asyncio", "trio"]
 
 [project.entry-points."asyncstore.modules"]
 {name} = "{package}:{cls}"
 
 [tool.setuptools.package-data]
 {package} = ["py.typed"]
+
+[tool.pytest.ini_options]
+asyncio_default_fixture_loop_scope = "function"
 """
 
+# A store with a blocking client (a file, a database driver): hooks run in worker threads.
+_BLOCKING = '''\
+"""The {name} storage module for asyncstore."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from asyncstore.kv import BlockingKeyValueModule, Expected
+
+
+class {cls}(BlockingKeyValueModule):
+    """Stores objects in {name}.
+
+    Args:
+        path: Where the objects live (replace with your module's real options).
+    """
+
+    name = "{name}"
+    url_path = "path"  # {name}:///some/where means path="/some/where"
+
+    def __init__(self, *, path: str) -> None:
+        self.path = path  # no I/O here: connect in _open()
+
+    def _open(self) -> None:
+        """Connect; runs once, in a worker thread, before the first hook."""
+        raise NotImplementedError("TODO: connect to the store")
+
+    def _close(self) -> None:
+        """Disconnect; runs once, on aclose(), if _open() ran."""
+
+    def _get(self, key: str, start: int, end: int) -> tuple[str, bytes] | None:
+        """Return (record, value[start:end]) of the key, or None if it has none."""
+        raise NotImplementedError("TODO: read the record and a range of the value")
+
+    def _set(self, key: str, value: bytes, record: str, expected: Expected | None = None) -> bool:
+        """Store the value and its record under the key, in one atomic step.
+
+        With ``expected``, compare the record stored now with ``expected.record`` (None: no
+        object) in that same step, and return False without writing if they differ. If your
+        store cannot, remove the parameter: the module then declares no conditions.
+        """
+        raise NotImplementedError("TODO: write the value and its record atomically")
+
+    def _delete(self, key: str, expected: Expected | None = None) -> bool:
+        """Delete the key (a missing one is fine); ``expected`` as for _set."""
+        raise NotImplementedError("TODO: delete the value and its record")
+
+    def _scan(self, prefix: str) -> Iterable[tuple[str, str]]:
+        """Return (key, record) of every key starting with prefix, in code-point order."""
+        raise NotImplementedError("TODO: list the keys and records under prefix, sorted")
+'''
+
+# A store with an async client: the same hooks, awaited.
+_ASYNC = '''\
+"""The {name} storage module for asyncstore."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from asyncstore.kv import Expected, KeyValueModule
+
+
+class {cls}(KeyValueModule):
+    """Stores objects in {name}.
+
+    Args:
+        path: Where the objects live (replace with your module's real options).
+    """
+
+    name = "{name}"
+    url_path = "path"  # {name}:///some/where means path="/some/where"
+
+    def __init__(self, *, path: str) -> None:
+        self.path = path  # no I/O here: connect in _open()
+
+    async def _open(self) -> None:
+        """Connect; runs once, before the first hook."""
+        raise NotImplementedError("TODO: connect to the store")
+
+    async def _close(self) -> None:
+        """Disconnect; runs once, on aclose(), if _open() ran."""
+
+    async def _get(self, key: str, start: int, end: int) -> tuple[str, bytes] | None:
+        """Return (record, value[start:end]) of the key, or None if it has none."""
+        raise NotImplementedError("TODO: read the record and a range of the value")
+
+    async def _set(
+        self, key: str, value: bytes, record: str, expected: Expected | None = None
+    ) -> bool:
+        """Store the value and its record under the key, in one atomic step.
+
+        With ``expected``, compare the record stored now with ``expected.record`` (None: no
+        object) in that same step, and return False without writing if they differ. If your
+        store cannot, remove the parameter: the module then declares no conditions.
+        """
+        raise NotImplementedError("TODO: write the value and its record atomically")
+
+    async def _delete(self, key: str, expected: Expected | None = None) -> bool:
+        """Delete the key (a missing one is fine); ``expected`` as for _set."""
+        raise NotImplementedError("TODO: delete the value and its record")
+
+    async def _scan(self, prefix: str) -> AsyncIterator[tuple[str, str]]:
+        """Yield (key, record) of every key starting with prefix, in code-point order."""
+        raise NotImplementedError("TODO: list the keys and records under prefix, sorted")
+        yield  # makes this an async generator
+'''
+
+# The whole contract, for stores that stream (object stores, filesystems).
 _MODULE = '''\
 """The {name} storage module for asyncstore."""
 
@@ -46,13 +161,14 @@ class {cls}(StorageModule):
     """Stores objects in {name}.
 
     Args:
-        location: Where the objects live (replace with your module's real options).
+        path: Where the objects live (replace with your module's real options).
     """
 
     name = "{name}"
+    url_path = "path"  # {name}:///some/where means path="/some/where"
 
-    def __init__(self, *, location: str = "") -> None:
-        self.location = location
+    def __init__(self, *, path: str) -> None:
+        self.path = path
 
     async def assign(
         self,
@@ -61,9 +177,13 @@ class {cls}(StorageModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
-    ) -> None:
-        """Store the bytes of ``source`` under ``handle``, atomically."""
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str | None:
+        """Store the bytes of ``source`` under ``handle``, atomically; return the new etag."""
         validate_key(handle, store=self.name)
+        # Refuses conditions unless CAPABILITIES declares conditional_create/_replace.
+        self._write_conditions(overwrite, if_match)
         validate_metadata(metadata, store=self.name)
         validate_content_type(content_type, store=self.name)
         async for chunk in iter_source(source):
@@ -71,29 +191,33 @@ class {cls}(StorageModule):
         raise NotImplementedError("TODO: publish the object atomically")
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
         """Open a stream of the object's bytes in ``[start, end)``."""
         check_range(start, end, store=self.name)
         validate_key(handle, store=self.name)
+        self._check_read_condition(if_match)
         raise NotImplementedError("TODO: return a ReadStream subclass implementing _read_at")
 
     async def stat(self, handle: str) -> ObjectInfo:
-        """Describe the object; raise NotFoundError if it is absent."""
+        """Describe the object; raise NotFoundError (self._not_found) if it is absent."""
         validate_key(handle, store=self.name)
         raise NotImplementedError("TODO: return ObjectInfo(handle, size, ...)")
 
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
-        """Yield the objects whose keys start with ``prefix``, in key order."""
+        """Yield the objects whose keys start with ``prefix``, in code-point order."""
         validate_prefix(prefix, store=self.name)
         raise NotImplementedError("TODO: list in key order")
         yield  # makes this an async generator
 
-    async def delete(self, handle: str) -> None:
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
         """Delete the object; a missing one is not an error."""
         validate_key(handle, store=self.name)
+        self._check_delete_condition(if_match)
         raise NotImplementedError("TODO: delete")
 '''
+
+_TEMPLATES = {"blocking": _BLOCKING, "async": _ASYNC, "module": _MODULE}
 
 _TEST = """\
 import pytest
@@ -103,9 +227,14 @@ from {package} import {cls}
 
 
 class Test{cls}(StorageModuleTests):
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request):
+        return request.param
+
     @pytest.fixture
-    async def module(self):
-        async with {cls}() as module:
+    async def module(self, tmp_path):
+        # A fresh, empty store for every check, in pytest's temporary directory.
+        async with {cls}(path=str(tmp_path / "store")) as module:
             yield module
 """
 
@@ -116,17 +245,22 @@ The `{name}` storage module for [asyncstore](https://pypi.org/project/asyncstore
 
 ```sh
 pip install -e '.[test]'
-python -m pytest tests      # the asyncstore conformance suite
+python -m pytest tests                      # the asyncstore conformance suite
+asyncstore check '{name}:///tmp/try-{dash}'   # the same checks, through the installed plugin
 ```
 
-Then `asyncstore plugins` lists `{name}`, and `asyncstore.open_store("{name}://")` opens it.
-Fill in the methods of `{package}/__init__.py` until the conformance suite passes; see
-asyncstore's "Writing a backend" guide.
+Then `asyncstore plugins` lists `{name}`, and `asyncstore.open_store("{name}:///some/where")`
+opens it. Fill in the methods of `{package}/__init__.py` until the conformance suite passes;
+see asyncstore's "Writing a backend" guide.
 """
 
 
-def scaffold(name: str, directory: Path) -> Path:
+def scaffold(name: str, directory: Path, base: str = "blocking") -> Path:
     """Write a backend distribution for ``name`` under ``directory``; return its root.
+
+    ``base`` picks the module skeleton: ``"blocking"`` (`asyncstore.kv.BlockingKeyValueModule`,
+    for a store with a blocking client), ``"async"`` (`asyncstore.kv.KeyValueModule`, for an
+    async client) or ``"module"`` (the whole `asyncstore.StorageModule` contract).
 
     Raises:
         click.BadParameter: If the name is not a valid plugin name.
@@ -146,7 +280,7 @@ def scaffold(name: str, directory: Path) -> Path:
     values = {"name": name, "dash": dash, "package": package, "cls": cls}
     files = {
         "pyproject.toml": _PYPROJECT,
-        f"{package}/__init__.py": _MODULE,
+        f"{package}/__init__.py": _TEMPLATES[base],
         f"{package}/py.typed": "",
         "tests/test_conformance.py": _TEST,
         "README.md": _README,
@@ -168,12 +302,21 @@ def scaffold(name: str, directory: Path) -> Path:
     show_default=True,
     help="Where to create the distribution.",
 )
-def new_plugin(name: str, directory: Path) -> None:
+@click.option(
+    "--base",
+    type=click.Choice(sorted(_TEMPLATES)),
+    default="blocking",
+    show_default=True,
+    help="blocking: four key-value hooks run in threads (a blocking client); async: the same "
+    "hooks awaited; module: the whole contract, for stores that stream.",
+)
+def new_plugin(name: str, directory: Path, base: str) -> None:
     """Scaffold a backend distribution.
 
     Writes a pyproject with the entry point, a module skeleton, a conformance test and a README.
     """
-    root = scaffold(name, directory)
+    root = scaffold(name, directory, base)
     click.echo(f"created {root}")
     click.echo(f"next: fill in {root / ('asyncstore_' + name) / '__init__.py'}, then")
     click.echo(f"      pip install -e '{root}[test]' && python -m pytest {root / 'tests'}")
+    click.echo(f"last: asyncstore check '{name}:///a/scratch/place'")

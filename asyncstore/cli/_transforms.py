@@ -60,44 +60,6 @@ def _params(pairs: tuple[str, ...]) -> dict[str, str]:
     return params
 
 
-def transform_rows(verbose: bool) -> list[dict[str, Any]]:
-    """The rows ``plugins`` shows for transforms; with ``verbose``, each one imported."""
-    from asyncstore.transforms import default_transforms
-
-    registry = default_transforms()
-    rows: list[dict[str, Any]] = []
-    for info in registry.plugins():
-        row: dict[str, Any] = {
-            "kind": "transform",
-            "name": info.name,
-            "target": info.target,
-            "distribution": info.distribution,
-            "version": info.version,
-        }
-        if info.conflicts:
-            row["error"] = "also claimed by " + ", ".join(info.conflicts)
-        elif verbose:
-            description = registry.describe(info.name)
-            if description.error:
-                row["error"] = description.error
-            else:
-                row["summary"] = description.summary
-                row["inputs"] = description.inputs
-                row["outputs"] = description.outputs
-                row["options"] = [
-                    {
-                        "name": name,
-                        "required": False,
-                        "default": None,
-                        "type": "str",
-                        "description": text,
-                    }
-                    for name, text in (description.params or {}).items()
-                ]
-        rows.append(row)
-    return rows
-
-
 @click.command(name="run")
 @click.argument("transform")
 @click.argument("inputs", nargs=-1, required=True, metavar="STORE:KEY...")

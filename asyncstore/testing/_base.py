@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import types
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, ClassVar, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar, Generic, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -16,11 +18,75 @@ from asyncstore.info import ObjectInfo
 from asyncstore.module import StorageModule
 
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
 
 MiB = 1 << 20
 
 PRESUMED = frozenset({"new_data", "assign", "delete", "writable"})
 """Capabilities a module has unless it declares them False (the contract's own operations)."""
+
+
+# ---- messages: what the contract expected, and what came back ---------------------------------
+
+
+def show(value: object) -> str:
+    """Describe a value briefly for a failure message (long bytes by their size and ends)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        if len(data) <= 24:
+            return repr(data)
+        return f"{len(data)} bytes {data[:8]!r}...{data[-8:]!r}"
+    text = repr(value)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def expect_bytes(got: bytes, expected: bytes, what: str) -> None:
+    """Fail, saying where they differ, unless ``got`` is ``expected``."""
+    if got == expected:
+        return
+    same = next(
+        (i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b),
+        min(len(got), len(expected)),
+    )
+    if same < min(len(got), len(expected)):
+        where = f"; they differ from offset {same}"
+    elif len(got) > len(expected):
+        where = f"; they match up to offset {same}, then come {len(got) - same} extra bytes"
+    else:
+        where = f"; they match, but it ends {len(expected) - same} bytes early, at offset {same}"
+    raise AssertionError(f"{what}: expected {show(expected)}, got {show(got)}{where}")
+
+
+class Caught(Generic[E]):
+    """The exception `expect_error` caught (``value``), once its block is done."""
+
+    value: E
+
+
+@contextmanager
+def expect_error(
+    kind: type[E] | tuple[type[E], ...], what: str, *, match: str | None = None
+) -> Iterator[Caught[E]]:
+    """Expect the block to raise ``kind`` (with ``match`` in its message, if given).
+
+    Like `pytest.raises`, but a failure says what the contract expected and what came back:
+    nothing, or another exception (chained).
+    """
+    names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+    wanted = f"{names} with {match!r} in its message" if match else names
+    caught: Caught[E] = Caught()
+    try:
+        yield caught
+    except kind as exc:
+        if match is not None and not re.search(match, str(exc)):
+            raise AssertionError(
+                f"{what}: expected {wanted}, got {type(exc).__name__}: {exc}"
+            ) from exc
+        caught.value = exc
+        return
+    except Exception as exc:
+        raise AssertionError(f"{what}: expected {wanted}, got {type(exc).__name__}: {exc}") from exc
+    raise AssertionError(f"{what}: expected {wanted}, but nothing was raised")
 
 
 def _copy_function(function: types.FunctionType, owner: type) -> types.FunctionType:

@@ -11,7 +11,6 @@ from typing import Any, ClassVar
 
 import anyio
 import anyio.lowlevel
-import pytest
 
 from asyncstore.errors import (
     AlreadyExistsError,
@@ -21,7 +20,7 @@ from asyncstore.errors import (
     UnsupportedError,
 )
 from asyncstore.module import StorageModule
-from asyncstore.testing._base import SuiteBase
+from asyncstore.testing._base import SuiteBase, expect_bytes, expect_error
 
 
 class ConditionTests(SuiteBase):
@@ -64,7 +63,7 @@ class ConditionTests(SuiteBase):
             {"overwrite": "no"},
         ]
         for conditions in bad:
-            with pytest.raises(InvalidConditionError):
+            with expect_error(InvalidConditionError, f"put(**{conditions!r})"):
                 await module.put(b"x", key=self.k("cond/bad"), **conditions)
         assert not await module.available(self.k("cond/bad")), "a refused put stored an object"
 
@@ -74,20 +73,24 @@ class ConditionTests(SuiteBase):
         caps = module.capabilities()
         key = self.k("cond/undeclared")
         if not caps.get("conditional_create"):
-            with pytest.raises(UnsupportedError):
+            with expect_error(UnsupportedError, "put(overwrite=False) without conditional_create"):
                 await module.put(b"x", key=key, overwrite=False)
         if not caps.get("conditional_replace"):
-            with pytest.raises(UnsupportedError):
+            with expect_error(UnsupportedError, "put(if_match=...) without conditional_replace"):
                 await module.put(b"x", key=key, if_match="some-etag")
         assert not await module.available(key), "a refused conditional put stored an object"
         await self.put(module, b"kept", "cond/undeclared")
         if not caps.get("conditional_delete"):
-            with pytest.raises(UnsupportedError):
+            with expect_error(UnsupportedError, "delete(if_match=...) without conditional_delete"):
                 await module.delete(key, if_match="some-etag")
         if not caps.get("conditional_read"):
-            with pytest.raises(UnsupportedError):
+            with expect_error(
+                UnsupportedError, "get_read_stream(if_match=...) without conditional_read"
+            ):
                 await module.get_read_stream(key, if_match="some-etag")
-        assert await self.read_all(module, key) == b"kept"
+        expect_bytes(
+            await self.read_all(module, key), b"kept", "the object after conditions were refused"
+        )
 
     # ---- create-only -------------------------------------------------------------------
 
@@ -95,19 +98,23 @@ class ConditionTests(SuiteBase):
         self.require(module, "named_keys")
         self.require(module, "conditional_create")
         handle = await self.put(module, b"first", "cond/new", overwrite=False)
-        assert await self.read_all(module, handle) == b"first"
+        expect_bytes(
+            await self.read_all(module, handle), b"first", "put(overwrite=False) of a new key"
+        )
 
     async def test_create_only_keeps_an_existing_object(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
         self.require(module, "conditional_create")
         key = self.k("cond/exists")
         await module.put(b"original", key=key, metadata={"v": "1"}, content_type="text/plain")
-        with pytest.raises(AlreadyExistsError):
+        with expect_error(AlreadyExistsError, "put(overwrite=False) over an object"):
             await module.put(b"intruder", key=key, metadata={"v": "2"}, overwrite=False)
-        with pytest.raises(AlreadyExistsError):
+        with expect_error(AlreadyExistsError, "assign(overwrite=False) over an object"):
             await module.assign(key, self.chunks(b"intruder", 3), overwrite=False)
-        assert await self._state(module, key) == (b"original", {"v": "1"}), (
-            "a create-only write that failed changed the object"
+        state = await self._state(module, key)
+        assert state == (b"original", {"v": "1"}), (
+            f"the object after create-only writes failed: expected it unchanged, "
+            f"(b'original', {{'v': '1'}}), got {state!r}"
         )
 
     async def test_create_only_of_a_large_object(self, module: StorageModule) -> None:
@@ -116,9 +123,11 @@ class ConditionTests(SuiteBase):
         key = self.k("cond/large")
         data = self.pattern(self.large_object_size, seed=21)
         await module.put(self.chunks(data, 1 << 20), key=key, overwrite=False)
-        with pytest.raises(AlreadyExistsError):
+        with expect_error(AlreadyExistsError, "put(overwrite=False) of a large object over one"):
             await module.put(self.chunks(data[::-1], 1 << 20), key=key, overwrite=False)
-        assert await self.read_all(module, key) == data
+        expect_bytes(
+            await self.read_all(module, key), data, "the large object a create-only put kept"
+        )
 
     async def test_concurrent_creates_have_one_winner(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
@@ -140,10 +149,14 @@ class ConditionTests(SuiteBase):
             for index in range(self.create_racers):
                 group.start_soon(create, index)
         assert len(winners) == 1, (
-            f"{len(winners)} of {self.create_racers} create-only writers of one key succeeded"
+            f"{self.create_racers} create-only writers of one key: expected 1 to succeed, "
+            f"got {len(winners)}"
         )
-        assert len(losers) == self.create_racers - 1
-        assert await self.read_all(module, key) == winners[0], "the object is not the winner's"
+        assert len(losers) == self.create_racers - 1, (
+            f"{self.create_racers} create-only writers of one key: expected "
+            f"{self.create_racers - 1} AlreadyExistsError, got {len(losers)}"
+        )
+        expect_bytes(await self.read_all(module, key), winners[0], "the object after the race")
 
     async def test_create_only_copy(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
@@ -151,11 +164,15 @@ class ConditionTests(SuiteBase):
         source = await self.put(module, b"source", "cond/copy-src")
         target = self.k("cond/copy-dst")
         await module.copy(source, key=target, overwrite=False)
-        assert await self.read_all(module, target) == b"source"
+        expect_bytes(
+            await self.read_all(module, target), b"source", "copy(overwrite=False) to a new key"
+        )
         await module.put(b"changed", key=source)
-        with pytest.raises(AlreadyExistsError):
+        with expect_error(AlreadyExistsError, "copy(overwrite=False) over an object"):
             await module.copy(source, key=target, overwrite=False)
-        assert await self.read_all(module, target) == b"source"
+        expect_bytes(
+            await self.read_all(module, target), b"source", "the object a create-only copy kept"
+        )
 
     # ---- compare-and-swap --------------------------------------------------------------
 
@@ -165,25 +182,34 @@ class ConditionTests(SuiteBase):
         key = self.k("cond/cas")
         await module.put(b"v1", key=key, metadata={"v": "1"})
         first = (await module.stat(key)).etag
-        assert first, "a module that offers if_match must report an etag in stat()"
+        assert first, (
+            f"stat().etag of a module that offers if_match: expected an etag, got {first!r}"
+        )
         await module.put(b"v2", key=key, metadata={"v": "2"}, if_match=first)
         second = (await module.stat(key)).etag
-        assert second != first, "the etag did not change when the content did"
-        with pytest.raises(PreconditionFailedError):
+        assert second != first, (
+            f"stat().etag after put(if_match=...) changed the content: expected a new etag, "
+            f"got {second!r} again"
+        )
+        with expect_error(PreconditionFailedError, "put(if_match=<the replaced etag>)"):
             await module.put(b"v3", key=key, metadata={"v": "3"}, if_match=first)
-        with pytest.raises(PreconditionFailedError):
+        with expect_error(PreconditionFailedError, "assign(if_match=<the replaced etag>)"):
             await module.assign(key, self.chunks(b"v3", 1), if_match=first)
-        assert await self._state(module, key) == (b"v2", {"v": "2"}), (
-            "a compare-and-swap that failed changed the object"
+        state = await self._state(module, key)
+        assert state == (b"v2", {"v": "2"}), (
+            f"the object after compare-and-swaps failed: expected it unchanged, "
+            f"(b'v2', {{'v': '2'}}), got {state!r}"
         )
 
     async def test_if_match_on_a_missing_object(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
         self.require(module, "conditional_replace")
         key = self.k("cond/cas-missing")
-        with pytest.raises(PreconditionFailedError):
+        with expect_error(PreconditionFailedError, "put(if_match=...) of a missing object"):
             await module.put(b"x", key=key, if_match="0123456789abcdef")
-        assert not await module.available(key), "a failed compare-and-swap stored an object"
+        assert not await module.available(key), (
+            "put(if_match=...) of a missing object failed: expected nothing stored, got an object"
+        )
 
     async def test_if_match_copy(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
@@ -192,11 +218,13 @@ class ConditionTests(SuiteBase):
         target = self.k("cond/cas-copy-dst")
         await module.put(b"old content", key=target)
         etag = (await module.stat(target)).etag
-        assert etag
-        with pytest.raises(PreconditionFailedError):
+        assert etag, f"stat().etag with conditional_replace: expected an etag, got {etag!r}"
+        with expect_error(PreconditionFailedError, "copy(if_match=<another etag>)"):
             await module.copy(source, key=target, if_match=etag + "-not")
         await module.copy(source, key=target, if_match=etag)
-        assert await self.read_all(module, target) == b"new content"
+        expect_bytes(
+            await self.read_all(module, target), b"new content", "copy(if_match=<its etag>)"
+        )
 
     async def test_compare_and_swap_loses_no_update(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
@@ -212,7 +240,9 @@ class ConditionTests(SuiteBase):
                     async with await module.get_read_stream(key) as stream:
                         value = int(await stream.read())
                         etag = stream.info.etag
-                    assert etag, "a stream of a module that offers if_match must carry the etag"
+                    assert etag, (
+                        f"stream.info.etag with conditional_replace: expected an etag, got {etag!r}"
+                    )
                     await anyio.lowlevel.checkpoint()  # let the others read the same version
                     try:
                         await module.put(str(value + 1).encode(), key=key, if_match=etag)
@@ -239,16 +269,21 @@ class ConditionTests(SuiteBase):
         key = self.k("cond/delete")
         await module.put(b"v1", key=key)
         old = (await module.stat(key)).etag
-        assert old
+        assert old, f"stat().etag with conditional_delete: expected an etag, got {old!r}"
         await module.put(b"v2", key=key)
-        with pytest.raises(PreconditionFailedError):
+        with expect_error(PreconditionFailedError, "delete(if_match=<the replaced etag>)"):
             await module.delete(key, if_match=old)
-        assert await self.read_all(module, key) == b"v2"
+        expect_bytes(
+            await self.read_all(module, key), b"v2", "the object a conditional delete kept"
+        )
         current = (await module.stat(key)).etag
-        assert current
+        assert current, f"stat().etag with conditional_delete: expected an etag, got {current!r}"
         await module.delete(key, if_match=current)
-        assert not await module.available(key)
-        with pytest.raises(PreconditionFailedError):
+        available = await module.available(key)
+        assert not available, (
+            f"available() after delete(if_match=<its etag>): expected False, got {available!r}"
+        )
+        with expect_error(PreconditionFailedError, "delete(if_match=...) of a missing object"):
             await module.delete(key, if_match=current)
 
     async def test_conditional_read(self, module: StorageModule) -> None:
@@ -256,15 +291,23 @@ class ConditionTests(SuiteBase):
         self.require(module, "conditional_read")
         key = await self.put(module, b"version one", "cond/read")
         etag = (await module.stat(key)).etag
-        assert etag
-        assert await self.read_all(module, key, if_match=etag) == b"version one"
-        assert await self.read_all(module, key, start=8, if_match=etag) == b"one"
-        with pytest.raises(PreconditionFailedError):
+        assert etag, f"stat().etag with conditional_read: expected an etag, got {etag!r}"
+        expect_bytes(
+            await self.read_all(module, key, if_match=etag),
+            b"version one",
+            "get_read_stream(if_match=<its etag>)",
+        )
+        expect_bytes(
+            await self.read_all(module, key, start=8, if_match=etag),
+            b"one",
+            "get_read_stream(start=8, if_match=<its etag>)",
+        )
+        with expect_error(PreconditionFailedError, "get_read_stream(if_match=<another etag>)"):
             await module.get_read_stream(key, if_match=etag + "-not")
         await self.put(module, b"version two", "cond/read")
-        with pytest.raises(PreconditionFailedError):
+        with expect_error(PreconditionFailedError, "get_read_stream(if_match=<a replaced etag>)"):
             await module.get_read_stream(key, if_match=etag)
-        with pytest.raises(NotFoundError):
+        with expect_error(NotFoundError, "get_read_stream(if_match=...) of a missing object"):
             await module.get_read_stream(self.k("cond/read-missing"), if_match=etag)
 
     async def test_a_conditional_stream_never_mixes_versions(self, module: StorageModule) -> None:
@@ -273,7 +316,7 @@ class ConditionTests(SuiteBase):
         old = self.pattern(3 << 20, seed=22)
         key = await self.put(module, old, "cond/read-stream")
         etag = (await module.stat(key)).etag
-        assert etag
+        assert etag, f"stat().etag with conditional_read: expected an etag, got {etag!r}"
         parts: list[bytes] = []
         async with await module.get_read_stream(key, if_match=etag) as stream:
             parts.append(await stream.read(1 << 20))
@@ -284,4 +327,6 @@ class ConditionTests(SuiteBase):
             except PreconditionFailedError:
                 return  # the stream found the object replaced and said so
         # A stream may also go on with the version it opened; then it must be all of it.
-        assert b"".join(parts) == old, "a conditional stream returned bytes of two versions"
+        expect_bytes(
+            b"".join(parts), old, "a conditional stream read across a replace (one version)"
+        )

@@ -7,7 +7,7 @@ import pytest
 
 from asyncstore.errors import InvalidKeyError
 from asyncstore.module import StorageModule
-from asyncstore.testing._base import SuiteBase
+from asyncstore.testing._base import SuiteBase, expect_error
 
 LIST_ORDERS = {
     "lexicographic": lambda key: key,
@@ -44,7 +44,11 @@ class ListTests(SuiteBase):
 
         async def check() -> None:
             listed = await self._keys(module, "order/")
-            assert listed == sorted((self.k(f"order/{key}") for key in keys), key=order)
+            expected = sorted((self.k(f"order/{key}") for key in keys), key=order)
+            assert listed == expected, (
+                f"list('order/'): expected the keys in the declared list_order, {expected}, "
+                f"got {listed}"
+            )
 
         await self.eventually(check)
 
@@ -56,10 +60,11 @@ class ListTests(SuiteBase):
 
         async def check() -> None:
             infos = [info async for info in module.list(self.k("sizes/"))]
-            assert [(i.handle, i.size) for i in infos] == [
-                (self.k("sizes/three"), 3),
-                (self.k("sizes/zero"), 0),
-            ]
+            got = [(i.handle, i.size) for i in infos]
+            expected = [(self.k("sizes/three"), 3), (self.k("sizes/zero"), 0)]
+            assert got == expected, (
+                f"list('sizes/') as (handle, size): expected {expected}, got {got}"
+            )
 
         await self.eventually(check)
 
@@ -70,23 +75,26 @@ class ListTests(SuiteBase):
             await self.put(module, b"x", key)
 
         async def check() -> None:
-            assert await self._keys(module, "p/a/") == [self.k("p/a/1"), self.k("p/a/2")]
-            assert await self._keys(module, "p/a") == [
-                self.k("p/a/1"),
-                self.k("p/a/2"),
-                self.k("p/ab"),
-            ]
-            assert await self._keys(module, "p/") == [
-                self.k(k) for k in ["p/a/1", "p/a/2", "p/ab", "p/b/1"]
-            ]
+            for prefix, keys in [
+                ("p/a/", ["p/a/1", "p/a/2"]),
+                ("p/a", ["p/a/1", "p/a/2", "p/ab"]),
+                ("p/", ["p/a/1", "p/a/2", "p/ab", "p/b/1"]),
+            ]:
+                listed = await self._keys(module, prefix)
+                expected = [self.k(key) for key in keys]
+                assert listed == expected, (
+                    f"list({prefix!r}): expected every key starting with it, {expected}, "
+                    f"got {listed}"
+                )
 
         await self.eventually(check)
 
     async def test_list_with_unmatched_prefix_is_empty(self, module: StorageModule) -> None:
         self.require(module, "list")
         await self.put(module, b"x", "present")
-        assert await self._keys(module, "absent/") == []
-        assert await self._keys(module, "presentx") == []
+        for prefix in ("absent/", "presentx"):
+            listed = await self._keys(module, prefix)
+            assert listed == [], f"list({prefix!r}): expected nothing, got {listed}"
 
     async def test_list_everything(self, module: StorageModule) -> None:
         self.require(module, "list")
@@ -95,7 +103,9 @@ class ListTests(SuiteBase):
         await self.put(module, b"2", "all/two")
 
         async def check() -> None:
-            assert await self._keys(module) == [self.k("all/one"), self.k("all/two")]
+            listed = await self._keys(module)
+            expected = [self.k("all/one"), self.k("all/two")]
+            assert listed == expected, f"list(): expected {expected}, got {listed}"
 
         await self.eventually(check)
 
@@ -108,15 +118,22 @@ class ListTests(SuiteBase):
         await module.delete(gone)
 
         async def check() -> None:
-            assert await self._keys(module, "del/") == [self.k("del/keep")]
+            listed = await self._keys(module, "del/")
+            assert listed == [self.k("del/keep")], (
+                f"list('del/') after deleting {gone!r}: expected only {self.k('del/keep')!r}, "
+                f"got {listed}"
+            )
 
         await self.eventually(check)
 
     async def test_list_skips_unassigned_handles(self, module: StorageModule) -> None:
         self.require(module, "list")
         self.require(module, "new_data")
-        await module.new_data()
-        assert await self._keys(module) == []
+        handle = await module.new_data()
+        listed = await self._keys(module)
+        assert listed == [], (
+            f"list() after new_data() ({handle!r}, never assigned): expected nothing, got {listed}"
+        )
 
     async def test_list_skips_failed_puts(self, module: StorageModule) -> None:
         self.require(module, "writable")
@@ -127,9 +144,10 @@ class ListTests(SuiteBase):
             yield b"partial"
             raise RuntimeError("broken source")
 
-        with pytest.raises(RuntimeError):
+        with expect_error(RuntimeError, "put() from a source that fails"):
             await self.put(module, broken(), "failed/obj")
-        assert await self._keys(module) == []
+        listed = await self._keys(module)
+        assert listed == [], f"list() after a failed put(): expected nothing, got {listed}"
 
     async def test_list_paginates_beyond_one_thousand(self, module: StorageModule) -> None:
         self.require(module, "list")
@@ -147,12 +165,19 @@ class ListTests(SuiteBase):
 
         async def check() -> None:
             listed = await self._keys(module, "page/")
-            assert listed == [self.k(f"page/{index:05d}") for index in range(count)]
+            expected = [self.k(f"page/{index:05d}") for index in range(count)]
+            if listed != expected:
+                missing = sorted(set(expected) - set(listed))
+                raise AssertionError(
+                    f"list('page/') of {count} objects: expected all of them in order, got "
+                    f"{len(listed)}, {len(missing)} missing (first {missing[:3]}), "
+                    f"{'in order' if listed == sorted(listed) else 'out of order'}"
+                )
 
         await self.eventually(check)
 
     @pytest.mark.parametrize("prefix", ["/abs", "a//b", "../x", "a/../", "nul\x00"])
     async def test_list_rejects_invalid_prefixes(self, module: StorageModule, prefix: str) -> None:
         self.require(module, "list")
-        with pytest.raises(InvalidKeyError):
+        with expect_error(InvalidKeyError, f"list({prefix!r})"):
             [info async for info in module.list(self.k(prefix) if prefix[0] != "/" else prefix)]

@@ -13,7 +13,15 @@ import pytest
 from asyncstore.errors import NotFoundError
 from asyncstore.memory import MemoryModule
 from asyncstore.module import StorageModule
-from asyncstore.testing._base import MiB, SourceFailed, SuiteBase, failing_source
+from asyncstore.testing._base import (
+    MiB,
+    SourceFailed,
+    SuiteBase,
+    expect_bytes,
+    expect_error,
+    failing_source,
+    show,
+)
 
 
 class _AsyncReader:
@@ -31,66 +39,87 @@ class WriteTests(SuiteBase):
     async def test_put_returns_a_str_handle(self, module: StorageModule) -> None:
         self.require(module, "writable")
         handle = await module.put(b"payload")
-        assert isinstance(handle, str) and handle
-        assert await module.available(handle)
-        assert await self.read_all(module, handle) == b"payload"
+        assert isinstance(handle, str) and handle, (
+            f"put() without a key: expected a non-empty str handle, got {show(handle)}"
+        )
+        available = await module.available(handle)
+        assert available, f"available() right after put(): expected True, got {available!r}"
+        expect_bytes(await self.read_all(module, handle), b"payload", "reading what put() stored")
 
     async def test_put_with_key_returns_the_key(self, module: StorageModule) -> None:
         self.require(module, "writable")
         self.require(module, "named_keys")
         handle = await module.put(b"x", key=self.k("dir/file.txt"))
-        assert handle == self.k("dir/file.txt")
+        assert handle == self.k("dir/file.txt"), (
+            f"put(key=...): expected the key {self.k('dir/file.txt')!r} as the handle, "
+            f"got {show(handle)}"
+        )
 
     async def test_put_without_key_gives_distinct_handles(self, module: StorageModule) -> None:
         self.require(module, "writable")
         handles = {await module.put(b"same") for _ in range(5)}
-        assert len(handles) == 5
+        assert len(handles) == 5, (
+            f"five put() calls without a key: expected five distinct handles, got {sorted(handles)}"
+        )
 
     async def test_put_bytearray_and_memoryview(self, module: StorageModule) -> None:
         self.require(module, "writable")
         first = await self.put(module, bytearray(b"from bytearray"), "ba")
         second = await self.put(module, memoryview(b"--from memoryview--")[2:-2], "mv")
-        assert await self.read_all(module, first) == b"from bytearray"
-        assert await self.read_all(module, second) == b"from memoryview"
+        expect_bytes(await self.read_all(module, first), b"from bytearray", "a bytearray source")
+        expect_bytes(
+            await self.read_all(module, second), b"from memoryview", "a memoryview slice source"
+        )
 
     async def test_put_empty_object(self, module: StorageModule) -> None:
         self.require(module, "writable")
         handle = await self.put(module, b"", "empty")
-        assert await module.available(handle)
-        assert await module.get_size(handle) == 0
-        assert await self.read_all(module, handle) == b""
+        available = await module.available(handle)
+        assert available, f"available() of an empty object: expected True, got {available!r}"
+        size = await module.get_size(handle)
+        assert size == 0, f"get_size() of an empty object: expected 0, got {size!r}"
+        expect_bytes(await self.read_all(module, handle), b"", "reading an empty object")
 
     async def test_put_large_multi_chunk_object(self, module: StorageModule) -> None:
         self.require(module, "writable")
         data = self.pattern(self.large_object_size, seed=1)
         handle = await self.put(module, self.chunks(data, 256 * 1024 + 7), "large")
-        assert await module.get_size(handle) == len(data)
+        size = await module.get_size(handle)
+        assert size == len(data), (
+            f"get_size() of a {len(data)}-byte object put in chunks: expected {len(data)}, "
+            f"got {size!r}"
+        )
         digest = hashlib.sha256()
+        received = 0
         async with await module.get_read_stream(handle) as stream:
             async for chunk in stream:
                 digest.update(chunk)
-        assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
+                received += len(chunk)
+        assert digest.hexdigest() == hashlib.sha256(data).hexdigest(), (
+            f"iterating over a {len(data)}-byte object put in chunks: expected its bytes, got "
+            f"{received} bytes that differ"
+        )
 
     async def test_put_sync_iterable(self, module: StorageModule) -> None:
         self.require(module, "writable")
         handle = await self.put(module, [b"ab", bytearray(b"cd"), memoryview(b"ef")], "it")
-        assert await self.read_all(module, handle) == b"abcdef"
+        expect_bytes(await self.read_all(module, handle), b"abcdef", "a list of chunks as source")
 
     async def test_put_async_iterable(self, module: StorageModule) -> None:
         self.require(module, "writable")
         handle = await self.put(module, self.chunks(b"0123456789", 3), "ait")
-        assert await self.read_all(module, handle) == b"0123456789"
+        expect_bytes(await self.read_all(module, handle), b"0123456789", "an async iterable source")
 
     async def test_put_zero_length_chunks(self, module: StorageModule) -> None:
         self.require(module, "writable")
         handle = await self.put(module, [b"", b"a", b"", b"b", b""], "zero-chunks")
-        assert await self.read_all(module, handle) == b"ab"
+        expect_bytes(await self.read_all(module, handle), b"ab", "a source with zero-length chunks")
 
     async def test_put_async_reader(self, module: StorageModule) -> None:
         self.require(module, "writable")
         data = self.pattern(3 * MiB + 1, seed=2)
         handle = await self.put(module, _AsyncReader(data), "async-reader")
-        assert await self.read_all(module, handle) == data
+        expect_bytes(await self.read_all(module, handle), data, "a source with an async read(n)")
 
     async def test_put_sync_file_objects(self, module: StorageModule) -> None:
         self.require(module, "writable")
@@ -100,8 +129,8 @@ class WriteTests(SuiteBase):
             file.write(data)
             file.seek(0)
             second = await self.put(module, file, "tempfile")
-        assert await self.read_all(module, first) == data
-        assert await self.read_all(module, second) == data
+        expect_bytes(await self.read_all(module, first), data, "an io.BytesIO source")
+        expect_bytes(await self.read_all(module, second), data, "a temporary file as source")
 
     async def test_put_from_another_modules_read_stream(self, module: StorageModule) -> None:
         self.require(module, "writable")
@@ -110,93 +139,126 @@ class WriteTests(SuiteBase):
             source_handle = await other.put(data, key="source")
             async with await other.get_read_stream(source_handle) as stream:
                 handle = await self.put(module, stream, "from-stream")
-        assert await self.read_all(module, handle) == data
+        expect_bytes(
+            await self.read_all(module, handle), data, "another module's ReadStream as source"
+        )
 
     async def test_put_str_raises_type_error(self, module: StorageModule) -> None:
         self.require(module, "writable")
-        with pytest.raises(TypeError, match="encode"):
+        with expect_error(TypeError, "put() of a str", match="encode"):
             await self.put(module, "text is not bytes", "str")
         if module.capabilities().get("named_keys"):
-            assert not await module.available(self.k("str"))
+            assert not await module.available(self.k("str")), (
+                "put() of a str failed: expected nothing stored, got an object"
+            )
 
     @pytest.mark.parametrize("source", [12345, object(), None, 1.5], ids=repr)
     async def test_put_unsupported_source_raises_type_error(
         self, module: StorageModule, source: object
     ) -> None:
         self.require(module, "writable")
-        with pytest.raises(TypeError, match="accepted"):
+        with expect_error(TypeError, f"put() of {source!r}", match="accepted"):
             await self.put(module, source, "bad-source")
         if module.capabilities().get("named_keys"):
-            assert not await module.available(self.k("bad-source"))
+            assert not await module.available(self.k("bad-source")), (
+                f"put() of {source!r} failed: expected nothing stored, got an object"
+            )
 
     async def test_put_iterable_with_str_chunk_raises(self, module: StorageModule) -> None:
         self.require(module, "writable")
-        with pytest.raises(TypeError):
+        with expect_error(TypeError, "put() of chunks with a str among them"):
             await self.put(module, [b"ok", "not ok"], "str-chunk")
         if module.capabilities().get("named_keys"):
-            assert not await module.available(self.k("str-chunk"))
+            assert not await module.available(self.k("str-chunk")), (
+                "put() of chunks with a str failed: expected nothing stored, got an object"
+            )
 
     async def test_overwrite_replaces_content(self, module: StorageModule) -> None:
         self.require(module, "writable")
         self.require(module, "named_keys")
         await self.put(module, b"first version, longer", "over")
         handle = await self.put(module, b"second", "over")
-        assert await self.read_all(module, handle) == b"second"
-        assert await module.get_size(handle) == 6
+        expect_bytes(await self.read_all(module, handle), b"second", "reading an overwritten key")
+        size = await module.get_size(handle)
+        assert size == 6, f"get_size() of an overwritten key: expected 6, got {size!r}"
 
     async def test_new_data_is_not_available(self, module: StorageModule) -> None:
         self.require(module, "new_data")
         handle = await module.new_data()
-        assert isinstance(handle, str)
-        assert not await module.available(handle)
-        with pytest.raises(NotFoundError):
+        assert isinstance(handle, str), f"new_data(): expected a str handle, got {show(handle)}"
+        available = await module.available(handle)
+        assert not available, (
+            f"available() of a handle from new_data(), never assigned: expected False, got "
+            f"{available!r}"
+        )
+        with expect_error(NotFoundError, "stat() of a handle from new_data(), never assigned"):
             await module.stat(handle)
 
     async def test_new_data_handles_are_unique(self, module: StorageModule) -> None:
         self.require(module, "new_data")
         handles = {await module.new_data() for _ in range(50)}
-        assert len(handles) == 50
+        assert len(handles) == 50, (
+            f"50 calls of new_data(): expected 50 distinct handles, got {len(handles)}"
+        )
 
     async def test_assign_after_new_data(self, module: StorageModule) -> None:
         self.require(module, "new_data")
         self.require(module, "assign")
         handle = await module.new_data()
         await module.assign(handle, b"assigned", content_type="text/plain")
-        assert await module.available(handle)
-        assert await self.read_all(module, handle) == b"assigned"
+        available = await module.available(handle)
+        assert available, f"available() after assign(): expected True, got {available!r}"
+        expect_bytes(
+            await self.read_all(module, handle), b"assigned", "reading what assign() stored"
+        )
 
     async def test_assign_to_a_chosen_key(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
         self.require(module, "assign")
         await module.assign(self.k("chosen/key"), b"chosen")
-        assert await self.read_all(module, self.k("chosen/key")) == b"chosen"
+        expect_bytes(
+            await self.read_all(module, self.k("chosen/key")), b"chosen", "assign() to a key"
+        )
 
     async def test_failing_source_stores_nothing(self, module: StorageModule) -> None:
         self.require(module, "writable")
         self.require(module, "named_keys")
         data = self.pattern(MiB, seed=5)
-        with pytest.raises(SourceFailed):
+        with expect_error(SourceFailed, "put() from a source that fails midway"):
             await self.put(module, failing_source(data, 300 * 1024), "fails")
-        assert not await module.available(self.k("fails"))
-        with pytest.raises(NotFoundError):
+        assert not await module.available(self.k("fails")), (
+            "put() from a source that failed midway: expected nothing stored, got an object"
+        )
+        with expect_error(NotFoundError, "opening what a failed put() left"):
             await module.get_read_stream(self.k("fails"))
 
     async def test_failing_large_source_stores_nothing(self, module: StorageModule) -> None:
         self.require(module, "writable")
         self.require(module, "named_keys")
         data = self.pattern(self.large_object_size, seed=6)
-        with pytest.raises(SourceFailed):
+        with expect_error(SourceFailed, "put() from a large source that fails near its end"):
             await self.put(module, failing_source(data, len(data) - 1000, MiB), "fails-late")
-        assert not await module.available(self.k("fails-late"))
+        assert not await module.available(self.k("fails-late")), (
+            "put() from a large source that failed near its end: expected nothing stored, got "
+            "an object"
+        )
 
     async def test_failing_source_keeps_the_old_object(self, module: StorageModule) -> None:
         self.require(module, "writable")
         self.require(module, "named_keys")
         await self.put(module, b"old content", "keep", metadata={"v": "1"})
-        with pytest.raises(SourceFailed):
+        with expect_error(SourceFailed, "put() over an object from a source that fails"):
             await self.put(module, failing_source(self.pattern(MiB), 200 * 1024), "keep")
-        assert await self.read_all(module, self.k("keep")) == b"old content"
-        assert dict((await module.stat(self.k("keep"))).metadata) == {"v": "1"}
+        expect_bytes(
+            await self.read_all(module, self.k("keep")),
+            b"old content",
+            "the object a failed put() would have replaced",
+        )
+        metadata = dict((await module.stat(self.k("keep"))).metadata)
+        assert metadata == {"v": "1"}, (
+            f"metadata of the object a failed put() would have replaced: expected {{'v': '1'}}, "
+            f"got {metadata!r}"
+        )
 
     async def test_failing_source_on_new_data_leaves_it_unavailable(
         self, module: StorageModule
@@ -204,9 +266,12 @@ class WriteTests(SuiteBase):
         self.require(module, "new_data")
         self.require(module, "assign")
         handle = await module.new_data()
-        with pytest.raises(SourceFailed):
+        with expect_error(SourceFailed, "assign() from a source that fails"):
             await module.assign(handle, failing_source(self.pattern(MiB), 1000))
-        assert not await module.available(handle)
+        assert not await module.available(handle), (
+            "assign() to a new handle from a source that failed: expected the handle still "
+            "unavailable, got an object"
+        )
 
     async def test_concurrent_readers_never_see_a_mix(self, module: StorageModule) -> None:
         self.require(module, "writable")
@@ -230,9 +295,12 @@ class WriteTests(SuiteBase):
                 group.start_soon(writer, data)
             for _ in range(4):
                 group.start_soon(reader)
-        assert seen
+        assert seen, "concurrent readers: expected reads, got none"
         for data in seen:
-            assert data in versions, f"a reader saw a mixed object of {len(data)} bytes"
+            assert data in versions, (
+                f"readers during concurrent puts: expected one whole version, got a mixed object "
+                f"of {len(data)} bytes {show(data)}"
+            )
 
     async def test_concurrent_puts_to_one_key_leave_one_version(
         self, module: StorageModule
@@ -249,8 +317,14 @@ class WriteTests(SuiteBase):
             for data in versions:
                 group.start_soon(writer, data)
         final = await self.read_all(module, key)
-        assert final in versions
-        assert (await module.stat(key)).metadata.get("len") == str(len(final))
+        assert final in versions, (
+            f"after concurrent puts to one key: expected one whole version, got {show(final)}"
+        )
+        recorded = (await module.stat(key)).metadata.get("len")
+        assert recorded == str(len(final)), (
+            f"after concurrent puts to one key: expected the metadata of the {len(final)}-byte "
+            f"version that won, got len={recorded!r}"
+        )
 
     async def test_concurrent_puts_to_distinct_keys(self, module: StorageModule) -> None:
         self.require(module, "writable")
@@ -264,6 +338,11 @@ class WriteTests(SuiteBase):
         async with anyio.create_task_group() as group:
             for index in range(self.concurrency * 2):
                 group.start_soon(writer, index)
-        assert len(results) == self.concurrency * 2
+        assert len(results) == self.concurrency * 2, (
+            f"{self.concurrency * 2} concurrent puts to distinct keys: expected as many distinct "
+            f"handles, got {len(results)}"
+        )
         for handle, data in results.items():
-            assert await self.read_all(module, handle) == data
+            expect_bytes(
+                await self.read_all(module, handle), data, f"concurrent put() to {handle!r}"
+            )

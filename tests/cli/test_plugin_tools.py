@@ -13,8 +13,9 @@ from tests.install import pip_install_into, run_package_tests, write_dist
 EXAMPLE = (
     Path(__file__).resolve().parents[2]
     / "docs"
-    / "example-backend"
-    / "asyncstore_dictstore"
+    / "examples"
+    / "sqlite"
+    / "asyncstore_sqlite"
     / "__init__.py"
 )
 
@@ -36,11 +37,11 @@ def test_new_plugin_scaffold_fill_install_and_pass(cli: Run, workdir: Path) -> N
     assert 'shelf = "asyncstore_shelf:ShelfModule"' in (root / "pyproject.toml").read_text()
     assert cli("new-plugin", "shelf", "--dir", "plugins").returncode == 1
     assert cli("new-plugin", "Bad-Name").returncode == 2
-    # Fill the skeleton with a tiny dict-backed implementation.
+    # Fill the skeleton with the SQLite example (the scaffold's base and options).
     filled = (
         EXAMPLE.read_text()
-        .replace("DictStore", "ShelfModule")
-        .replace('name = "dict"', 'name = "shelf"')
+        .replace("SQLiteModule", "ShelfModule")
+        .replace('name = "sqlite"', 'name = "shelf"')
     )
     (root / "asyncstore_shelf" / "__init__.py").write_text(filled)
     site = workdir / "site"
@@ -57,16 +58,19 @@ def test_new_plugin_scaffold_fill_install_and_pass(cli: Run, workdir: Path) -> N
     } in listed
     suite = run_package_tests(root / "tests", root=root, pythonpath=site)
     assert suite.returncode == 0, suite.stdout[-3000:]
-    assert int(re.search(r"(\d+) passed", suite.stdout).group(1)) > 100  # type: ignore[union-attr]
-    assert cli("check", "shelf://", env=env).returncode == 0
+    assert int(re.search(r"(\d+) passed", suite.stdout).group(1)) > 200  # type: ignore[union-attr]
+    assert "warning" not in suite.stdout.lower(), suite.stdout[-3000:]
+    assert cli("check", f"shelf://{workdir}/check.db", env=env).returncode == 0
 
 
 def test_unfilled_scaffold_fails_the_suite(cli: Run, workdir: Path) -> None:
-    cli("new-plugin", "todo", "--dir", "plugins")
-    root = workdir / "plugins" / "asyncstore-todo"
-    suite = run_package_tests(root / "tests", "-x", root=root, pythonpath=root)
-    assert suite.returncode == 1
-    assert "NotImplementedError" in suite.stdout
+    for base in ("blocking", "async", "module"):
+        cli("new-plugin", f"todo_{base}", "--dir", "plugins", "--base", base)
+        root = workdir / "plugins" / f"asyncstore-todo-{base}"
+        suite = run_package_tests(root / "tests", "-x", root=root, pythonpath=root)
+        assert suite.returncode == 1
+        assert "NotImplementedError: TODO" in suite.stdout, suite.stdout[-3000:]
+        assert "warning" not in suite.stdout.lower(), suite.stdout[-3000:]
 
 
 def test_check_fails_a_broken_store_and_shows_which_checks(cli: Run, workdir: Path) -> None:

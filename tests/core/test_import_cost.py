@@ -21,6 +21,8 @@ def test_import_loads_no_plugin_machinery() -> None:
         "asyncstore.registry",
         "asyncstore.config",
         "asyncstore.memory",
+        "asyncstore.kv",
+        "asyncstore.testing",
         "importlib.metadata",
         "importlib_metadata",
         "tomllib",

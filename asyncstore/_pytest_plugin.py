@@ -1,12 +1,14 @@
-"""The pytest plugin (``pytest11`` entry point) that picks the async runner for the suite.
+"""The pytest plugin (``pytest11`` entry point) of the conformance suite.
 
-`asyncstore.testing.StorageModuleTests` runs on anyio's pytest plugin (asyncio by default,
-trio when the subclass overrides ``anyio_backend``). When pytest-asyncio is in auto mode, or
-the subclass (or its module) carries ``pytest.mark.asyncio``, pytest-asyncio runs it instead,
-so that the author's ``module`` fixture and the tests share one event loop either way.
+It registers `asyncstore.testing` for pytest's assertion rewriting, so that a failing check
+shows the values it compared next to its message; this must happen before the suite is
+imported, which is why this module lives outside `asyncstore.testing` and imports nothing of it.
 
-This module imports nothing from asyncstore, so it costs nothing to pytest runs that do not use
-the suite.
+It also picks the async runner for the suite: `asyncstore.testing.StorageModuleTests` runs on
+anyio's pytest plugin (asyncio by default, trio when the subclass overrides
+``anyio_backend``). When pytest-asyncio is in auto mode, or the subclass (or its module)
+carries ``pytest.mark.asyncio``, pytest-asyncio runs it instead, so that the author's
+``module`` fixture and the tests share one event loop either way.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Generator
 from typing import Any
 
 import pytest
+
+pytest.register_assert_rewrite("asyncstore.testing")
 
 MARKER_ATTRIBUTE = "__asyncstore_conformance__"
 
