@@ -375,6 +375,7 @@ class StorageModule(ABC):
             "presign": _overrides(cls, "presign"),
             "reconfigure": _overrides(cls, "reconfigure"),
             "max_object_size": None,
+            "atomic_writes": True,
             **dict.fromkeys(CONDITION_CAPABILITIES, False),
         }
         return {**derived, **cls.CAPABILITIES}
@@ -383,7 +384,9 @@ class StorageModule(ABC):
         """Return this module's JSON-serialisable capabilities; does no I/O.
 
         Standard keys: ``range_read``, ``seek``, ``list``, ``metadata``, ``named_keys``,
-        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``, the
+        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``,
+        ``atomic_writes`` (True unless the module cannot keep `put`'s promise that readers
+        see the old object or the new one and a failed write stores nothing), the
         conditions honoured (``conditional_create``, ``conditional_replace``,
         ``conditional_delete``, ``conditional_read``), and CDMI names such as
         ``cdmi_encryption``.

@@ -110,6 +110,7 @@ class ListTests(SuiteBase):
     async def test_list_skips_failed_puts(self, module: StorageModule) -> None:
         self.require(module, "list")
         self.require(module, "named_keys")
+        self.require(module, "atomic_writes")
 
         async def broken() -> object:
             yield b"partial"

@@ -274,6 +274,7 @@ class ObjectTests(SuiteBase):
             "named_keys",
             "server_side_copy",
             "presign",
+            "atomic_writes",
         ):
             assert isinstance(capabilities.get(name), bool), name
         limit = capabilities.get("max_object_size")
