@@ -25,10 +25,10 @@ from typing import Any, ClassVar
 
 import anyio
 import anyio.to_thread
-from fsspec.asyn import AsyncFileSystem, sync
+from fsspec.asyn import AsyncFileSystem, _run_coros_in_chunks, sync
 from fsspec.callbacks import DEFAULT_CALLBACK, Callback
 
-from asyncstore.errors import ConfigError, NotFoundError, UnsupportedError
+from asyncstore.errors import ConfigError, NotFoundError, StorageError, UnsupportedError
 from asyncstore.fsspec._files import StoreFile, StoreStreamedFile, guess_content_type
 from asyncstore.fsspec._paths import (
     PROTOCOL,
@@ -205,8 +205,13 @@ class AsyncStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         """Close the store this filesystem opened; a later call opens it again."""
         self._sync(self._close)
 
-    async def _capability(self, name: str) -> bool:
-        return bool((await self._store()).capabilities().get(name))
+    async def _capabilities(self) -> dict[str, Any]:
+        """Return the store's capabilities (opening the store if needed)."""
+        return (await self._store()).capabilities()
+
+    def capabilities(self) -> dict[str, Any]:
+        """Return the store's capabilities (``conditional_create``...), from blocking code."""
+        return self._sync(self._capabilities)  # type: ignore[no-any-return]
 
     # ---- describing --------------------------------------------------------------------------
 
@@ -450,5 +455,31 @@ class AsyncStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
 
     async def _rm_file(self, path: str, **kwargs: Any) -> None:
         key = self._strip_protocol(path)
-        if key:
-            await (await self._store()).delete(key)
+        if not key:
+            return
+        store = await self._store()
+        try:
+            await store.delete(key)
+        except StorageError:
+            # A store on a real filesystem may refuse to delete a key that is a directory
+            # there; a directory here is only the keys below it, so there is nothing to do.
+            if not await self._has_children(store, key):
+                raise
+
+    async def _rm(
+        self,
+        path: Any,
+        recursive: bool = False,
+        maxdepth: int | None = None,
+        batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        names = await self._expand_path(path, recursive=recursive, maxdepth=maxdepth)
+        # Directories the expansion lists by their children are not objects: skip them.
+        parents = {name.rpartition("/")[0] for name in names}
+        files = [name for name in names if name not in parents]
+        await _run_coros_in_chunks(
+            [self._rm_file(name) for name in files],
+            batch_size=batch_size or self.batch_size,
+            nofiles=True,
+        )

@@ -1,0 +1,58 @@
+"""Fixtures of the fsspec bridge tests: store specs for memory, fs and the loopback S3 server,
+and `AsyncStoreFileSystem` instances over them that close their stores afterwards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from asyncstore.fsspec import AsyncStoreFileSystem
+from tests.s3server import Endpoint
+
+
+def s3_spec(endpoint: Endpoint, bucket: str) -> str:
+    """The URL of an S3 store on the test bucket (credentials in the query, as tests may)."""
+    query = urlencode(
+        {
+            "endpoint_url": endpoint.url,
+            "access_key_id": endpoint.access_key_id,
+            "secret_access_key": endpoint.secret_access_key,
+            "region": endpoint.region,
+        }
+    )
+    return f"s3://{bucket}?{query}"
+
+
+@pytest.fixture(params=["memory", "fs", "s3"])
+def store_spec(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A store spec of each kind the bridge is tested over."""
+    if request.param == "memory":
+        return "memory://"
+    if request.param == "fs":
+        return f"fs://{tmp_path / 'store'}"
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return s3_spec(endpoint, request.getfixturevalue("bucket"))
+
+
+@pytest.fixture
+def make_fs() -> Iterator[Callable[..., AsyncStoreFileSystem]]:
+    """Create blocking filesystems (never cached) and close their stores after the test."""
+    made: list[AsyncStoreFileSystem] = []
+
+    def make(store: Any, **options: Any) -> AsyncStoreFileSystem:
+        fs = AsyncStoreFileSystem(store=store, skip_instance_cache=True, **options)
+        made.append(fs)
+        return fs
+
+    yield make
+    for fs in made:
+        fs.close()
+
+
+@pytest.fixture
+def sfs(store_spec: str, make_fs: Callable[..., AsyncStoreFileSystem]) -> AsyncStoreFileSystem:
+    """A blocking filesystem over each kind of store."""
+    return make_fs(store_spec)
