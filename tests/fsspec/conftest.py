@@ -4,6 +4,7 @@ and `AsyncStoreFileSystem` instances over them that close their stores afterward
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,3 +57,16 @@ def make_fs() -> Iterator[Callable[..., AsyncStoreFileSystem]]:
 def sfs(store_spec: str, make_fs: Callable[..., AsyncStoreFileSystem]) -> AsyncStoreFileSystem:
     """A blocking filesystem over each kind of store."""
     return make_fs(store_spec)
+
+
+@pytest.fixture
+def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A config file naming an fs store ``local``, found through $ASYNCSTORE_CONFIG."""
+    config = tmp_path / "asyncstore.toml"
+    root = tmp_path / "blobs"
+    config.write_text(f'[stores.local]\nmodule = "fs"\nroot = "{root}"\n')
+    monkeypatch.setenv("ASYNCSTORE_CONFIG", str(config))
+    yield root
+    for fs in list(AsyncStoreFileSystem._cache.values()):
+        fs.close()
+    AsyncStoreFileSystem.clear_instance_cache()
