@@ -99,8 +99,9 @@ class FilesystemDriver:
     async def _create(self) -> Any:
         with map_fs_errors(self.store, None):
             if not self.is_async:
+                create: Callable[..., Any] = self.cls
                 return await anyio.to_thread.run_sync(
-                    functools.partial(self.cls, skip_instance_cache=True, **self._options)
+                    functools.partial(create, skip_instance_cache=True, **self._options)
                 )
             try:
                 asyncio.get_running_loop()

@@ -269,7 +269,7 @@ class StoreStreamedFile(AbstractAsyncStreamedFile):  # type: ignore[misc]
 
     async def discard(self) -> None:
         """Throw the written bytes away: the store keeps nothing of them."""
-        if self._writer is None or self.closed:
+        if self._writer is None or self.closed:  # type: ignore[has-type]
             return
         self.closed = True
         pipe, self._writer.pipe = self._writer.pipe, None

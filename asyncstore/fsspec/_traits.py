@@ -58,12 +58,8 @@ _LOCAL = ("file", "local")
 def _device(path: str) -> int | None:
     """Return the device of ``path``, or of its nearest existing ancestor."""
     candidate = Path(path)
-    for directory in (candidate, *candidate.parents):
-        try:
-            return os.stat(directory).st_dev
-        except OSError:
-            continue
-    return None
+    existing = next((p for p in (candidate, *candidate.parents) if p.exists()), None)
+    return None if existing is None else os.stat(existing).st_dev
 
 
 def traits_of(protocol: str, root: str) -> Traits:
@@ -71,10 +67,6 @@ def traits_of(protocol: str, root: str) -> Traits:
     if protocol in _LOCAL:
         # A transactional local file is written in the temporary directory and renamed into
         # place on commit: atomic only when both are on one filesystem (else it is copied).
-        same_device = _device(root) is not None and _device(root) == _device(
-            tempfile.gettempdir()
-        )
-        return Traits(
-            atomic_writes=same_device, options=MappingProxyType({"auto_mkdir": True})
-        )
+        same_device = _device(root) is not None and _device(root) == _device(tempfile.gettempdir())
+        return Traits(atomic_writes=same_device, options=MappingProxyType({"auto_mkdir": True}))
     return _KNOWN.get(protocol, Traits())

@@ -130,10 +130,12 @@ class AsyncStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         self._spec = store if isinstance(store, str) else None
         # A config name can stand in URLs (asyncstore://NAME/key); a URL spec cannot.
         self._url_name = self._spec if self._spec and "://" not in self._spec else None
-        self._holder = _Holder(store if isinstance(store, StorageModule) else None, self._spec is not None)
+        self._holder = _Holder(
+            store if isinstance(store, StorageModule) else None, self._spec is not None
+        )
         self._opening: asyncio.Lock | None = None
         # Instance paths are checked against this filesystem's store (see _strip_own).
-        self._strip_protocol: Callable[[Any], Any] = self._strip_own  # type: ignore[assignment]
+        self._strip_protocol = self._strip_own  # type: ignore[method-assign]
         weakref.finalize(self, _close_on_loop, self._holder)
 
     # ---- paths -----------------------------------------------------------------------------
@@ -228,10 +230,16 @@ class AsyncStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
             raise
 
     async def _has_children(self, store: StorageModule, key: str) -> bool:
-        async with contextlib.aclosing(store.list(f"{key}/")) as listing:
+        listing = store.list(f"{key}/")
+        try:
             async for _ in listing:
                 return True
-        return False
+            return False
+        finally:
+            # Stop the listing now rather than when it is collected (it may hold a client).
+            close = getattr(listing, "aclose", None)
+            if close is not None:
+                await close()
 
     async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         key = self._strip_protocol(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 

@@ -16,7 +16,11 @@ from tests.fsspec.conftest import s3_spec
 @pytest.fixture
 def frame() -> pd.DataFrame:
     return pd.DataFrame(
-        {"id": range(1000), "name": [f"row {i}" for i in range(1000)], "x": [i / 7 for i in range(1000)]}
+        {
+            "id": range(1000),
+            "name": [f"row {i}" for i in range(1000)],
+            "x": [i / 7 for i in range(1000)],
+        }
     )
 
 
@@ -48,9 +52,7 @@ def test_csv_and_parquet_on_s3(frame: pd.DataFrame, s3_options: Any) -> None:
     pd.testing.assert_frame_equal(read, frame)
 
 
-def test_pyarrow_reads_a_dataset_through_the_filesystem(
-    frame: pd.DataFrame, make_fs: Any
-) -> None:
+def test_pyarrow_reads_a_dataset_through_the_filesystem(frame: pd.DataFrame, make_fs: Any) -> None:
     fs = make_fs("memory://")
     for part in range(3):
         frame.iloc[part::3].to_parquet(f"ds/part-{part}.parquet", filesystem=fs)
