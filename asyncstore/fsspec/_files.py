@@ -2,7 +2,8 @@
 
 Reading fetches byte ranges of the object through fsspec's caches (``readahead`` by default),
 so a small read near the end (a parquet footer) costs one small ranged read, never the whole
-object. Where the store honours ``if_match`` on reads, every range is fetched from the version
+object; fetches that follow on from the previous one are served by one stream that reads on
+(one request for a file read front to back, its memory bounded by the fetch size). Where the store honours ``if_match`` on reads, every range is fetched from the version
 the file opened, and a replaced object raises `PreconditionFailedError` instead of mixing.
 
 Writing streams into one store `put` through a `PutPipe`: memory stays bounded by a few
@@ -70,6 +71,11 @@ def _abandon(file: StoreFile | StoreStreamedFile) -> None:
     writer = getattr(file, "_writer", None)
     if writer is not None and writer.pipe is not None and not file.closed:
         writer.pipe.abort_soon()
+    stream = getattr(file, "_stream", None)
+    loop = getattr(getattr(file, "fs", None), "_loop", None)
+    if stream is not None and loop is not None and not loop.is_closed():
+        # Release the stream's connection on the loop it belongs to.
+        loop.call_soon_threadsafe(lambda: loop.create_task(stream.aclose()))
     file.closed = True
 
 
@@ -105,6 +111,10 @@ class StoreFile(AbstractBufferedFile):  # type: ignore[misc]
     ) -> None:
         self._writer: _Writer | None = None
         self._etag: str | None = None
+        # Reading: where the next sequential fetch starts, and the stream that serves those.
+        self._next = 0
+        self._stream: ReadStream | None = None
+        self._stream_at = 0
         _check_mode(fs, mode, path)
         if mode in _WRITE_MODES:
             self._writer = _Writer(fs, path, mode, content_type)
@@ -134,7 +144,40 @@ class StoreFile(AbstractBufferedFile):  # type: ignore[misc]
 
     def _fetch_range(self, start: int, end: int) -> bytes:
         fs: AsyncStoreFileSystem = self.fs
+        sequential = start == self._next
+        self._next = end
+        if sequential:
+            return fs._sync(self._read_on, start, end)  # type: ignore[no-any-return]
         return fs._sync(fs._read_range, self.path, start, end, self._etag)  # type: ignore[no-any-return]
+
+    async def _read_on(self, start: int, end: int) -> bytes:
+        """Read ``[start, end)`` from the stream that reads on from ``start``, opening it if
+        there is none there (a file read front to back is one streamed read)."""
+        fs: AsyncStoreFileSystem = self.fs
+        stream = self._stream
+        if stream is None or self._stream_at != start:
+            if stream is not None:
+                await stream.aclose()
+            self._stream = None
+            stream = self._stream = await fs._open_stream(self.path, self._etag, start)
+            self._stream_at = start
+        buffer = bytearray(end - start)
+        view = memoryview(buffer)
+        filled = 0
+        while filled < len(buffer):
+            count = await stream.readinto(view[filled:])
+            if count == 0:
+                break
+            filled += count
+        del view
+        del buffer[filled:]
+        self._stream_at = start + filled
+        return bytes(buffer)
+
+    async def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            await stream.aclose()
 
     # ---- writing ---------------------------------------------------------------------------
 
@@ -192,6 +235,9 @@ class StoreFile(AbstractBufferedFile):  # type: ignore[misc]
         if self._writer is not None and not self.closed and self._failed_since_write():
             self.discard()
             return
+        if self._stream is not None:
+            fs: AsyncStoreFileSystem = self.fs
+            fs._sync(self._close_stream)
         super().close()
 
     def __exit__(

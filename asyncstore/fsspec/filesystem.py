@@ -326,10 +326,13 @@ class AsyncStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
         ) as stream:
             return await stream.read()
 
-    async def _open_stream(self, path: str, etag: str | None) -> ReadStream:
+    async def _open_stream(self, path: str, etag: str | None, start: int = 0) -> ReadStream:
+        """Open a stream from ``start`` to the end of a file opened at version ``etag``."""
         store = await self._store()
         if_match = etag if etag and store.capabilities().get("conditional_read") else None
-        return await store.get_read_stream(self._strip_protocol(path), if_match=if_match)
+        return await store.get_read_stream(
+            self._strip_protocol(path), start=start, if_match=if_match
+        )
 
     async def _get_file(
         self, rpath: str, lpath: str, callback: Callback = DEFAULT_CALLBACK, **kwargs: Any

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import fsspec
 import pytest
 
-from asyncstore.errors import ConfigError, UnsupportedError
+from asyncstore.errors import ConfigError, PreconditionFailedError, UnsupportedError
 from asyncstore.fsspec import AsyncStoreFileSystem
 from asyncstore.memory import MemoryModule
 from asyncstore.streams import ByteSource, ReadStream, iter_source
@@ -174,10 +174,20 @@ def test_reads_go_through_the_block_cache(rfs: Any, recording: RecordingModule) 
     with rfs.open("blocks.bin", "rb", block_size=MiB) as file:
         assert file.read(1000) == data[:1000]
         assert file.read(1000) == data[1000:2000]  # from the readahead block: no new read
+        assert file.read(2 * MiB) == data[2000 : 2000 + 2 * MiB]  # reads on: same stream
         file.seek(5 * MiB)
         assert file.read(10) == data[5 * MiB : 5 * MiB + 10]
-    assert all(end is not None and end - start <= 2 * MiB for start, end in recording.ranges)
-    assert len(recording.ranges) == 2
+    # One stream reading on from the start, then one ranged read after the seek.
+    assert recording.ranges == [(0, None), (5 * MiB, 6 * MiB + 10)]
+
+
+def test_reading_front_to_back_is_one_stream(rfs: Any, recording: RecordingModule) -> None:
+    data = bytes(range(256)) * (40 * 1024)  # 10 MiB
+    rfs.pipe_file("whole.bin", data)
+    with rfs.open("whole.bin", "rb", block_size=MiB) as file:
+        pieces = iter(lambda: file.read(300_000), b"")
+        assert b"".join(pieces) == data
+    assert recording.ranges == [(0, None)]
 
 
 def test_cat_file_ranges(rfs: Any) -> None:
@@ -197,9 +207,13 @@ def test_a_file_keeps_the_version_it_opened(rfs: Any) -> None:
     with rfs.open("v.bin", "rb", block_size=MiB) as file:
         assert file.read(10) == b"A" * 10
         rfs.pipe_file("v.bin", b"B" * (3 * MiB))
-        # The memory store honours if_match on reads: the replaced version is refused.
-        with pytest.raises(Exception, match="version"):
-            file.read(2 * MiB)
+        # The stream reading on holds the version it opened...
+        assert file.read(MiB) == b"A" * MiB
+        # ...and a ranged read elsewhere asks for that version (the memory store honours
+        # if_match on reads), so the replacement is refused instead of mixed in.
+        file.seek(2 * MiB + 100)
+        with pytest.raises(PreconditionFailedError):
+            file.read(10)
 
 
 def test_opening_a_directory_fails(rfs: Any) -> None:
