@@ -3,8 +3,9 @@
 Reading fetches byte ranges of the object through fsspec's caches (``readahead`` by default),
 so a small read near the end (a parquet footer) costs one small ranged read, never the whole
 object; fetches that follow on from the previous one are served by one stream that reads on
-(one request for a file read front to back, its memory bounded by the fetch size). Where the store honours ``if_match`` on reads, every range is fetched from the version
-the file opened, and a replaced object raises `PreconditionFailedError` instead of mixing.
+(one request for a file read front to back, its memory bounded by the fetch size). Where the
+store honours ``if_match`` on reads, every range is fetched from the version the file opened,
+and a replaced object raises `PreconditionFailedError` instead of mixing.
 
 Writing streams into one store `put` through a `PutPipe`: memory stays bounded by a few
 blocks, nothing is visible until the file is closed (or its transaction committed), and a file
@@ -151,8 +152,10 @@ class StoreFile(AbstractBufferedFile):  # type: ignore[misc]
         return fs._sync(fs._read_range, self.path, start, end, self._etag)  # type: ignore[no-any-return]
 
     async def _read_on(self, start: int, end: int) -> bytes:
-        """Read ``[start, end)`` from the stream that reads on from ``start``, opening it if
-        there is none there (a file read front to back is one streamed read)."""
+        """Read ``[start, end)`` from the stream that reads on from ``start``.
+
+        The stream is opened there if there is none (a file read front to back is one read).
+        """
         fs: AsyncStoreFileSystem = self.fs
         stream = self._stream
         if stream is None or self._stream_at != start:

@@ -58,6 +58,10 @@ class _Holder:
         self.pid = os.getpid()
 
 
+_closing: set[asyncio.Task[None]] = set()
+"""Closes scheduled by finalizers on a loop's own thread (kept until done)."""
+
+
 def _close_on_loop(holder: _Holder) -> None:
     """Close an owned store from a finalizer, on the loop it lives on, if that still runs."""
     module, loop = holder.module, holder.loop
@@ -67,6 +71,16 @@ def _close_on_loop(holder: _Holder) -> None:
     if loop.is_closed() or not loop.is_running():
         return
     with contextlib.suppress(Exception):
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if on_loop:
+            # Collected on the loop's own thread: waiting here would block the loop.
+            task = loop.create_task(module.aclose())
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
+            return
         future = asyncio.run_coroutine_threadsafe(module.aclose(), loop)
         future.result(timeout=5)
 
@@ -198,9 +212,11 @@ class AsyncStoreFileSystem(AsyncFileSystem):  # type: ignore[misc]
     async def _close(self) -> None:
         """Close the store this filesystem opened (a store given as a module is left open)."""
         holder = self._holder
+        if not holder.owned:
+            return
         module, holder.module = holder.module, None
         holder.opened = False
-        if module is not None and holder.owned:
+        if module is not None:
             await module.aclose()
 
     def close(self) -> None:

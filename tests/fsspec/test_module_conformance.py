@@ -33,6 +33,10 @@ class TestFsspecMemoryConformance(StorageModuleTests):
 class TestFsspecLocalConformance(StorageModuleTests):
     """fsspec's local filesystem: transactional files renamed into place."""
 
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        return str(request.param)
+
     @pytest.fixture
     async def module(self, tmp_path) -> AsyncIterator[FsspecModule]:
         async with FsspecModule(protocol="file", root=str(tmp_path / "store")) as store:
