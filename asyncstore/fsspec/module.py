@@ -321,7 +321,9 @@ class FsspecModule(StorageModule):
     async def list(self, prefix: str = "") -> AsyncIterator[ObjectInfo]:
         """Yield the files whose keys start with ``prefix``, in key order.
 
-        Files whose names break asyncstore's key rules (written by other tools) are skipped.
+        fsspec's ``find`` is not paged: the files below the prefix's directory are listed in
+        one call before the first is yielded. Files whose names break asyncstore's key rules
+        (written by other tools) are skipped.
         """
         validate_prefix(prefix, store=self.name)
         directory = prefix.rpartition("/")[0]
