@@ -11,7 +11,7 @@ Starts moto's S3 server on 127.0.0.1 and, in one run, measures both ways of reac
   * fsspec ``cat`` of --objects objects of 4 KiB in one call;
   * the peak RSS growth of a separate process reading --rss-gib GiB through ``fs.open`` in
     1 MiB reads (peak RSS reset with /proc/self/clear_refs once the file is open).
-Each timing is the median of --runs runs after one untimed warm-up, the two sides alternating; a ratio is s3fs's time
+Each timing is the median of --runs runs after an untimed warm-up, the two sides alternating; a ratio is s3fs's time
 over the bridge's (above 1.0: the bridge is faster). Bytes are checked after every run.
 """
 
@@ -87,11 +87,16 @@ def boto3_client(url: str) -> Any:
 
 
 def median_pair(
-    runs: int, bridge: Callable[[], Any], peer: Callable[[], Any], check: Callable[[Any], None]
+    runs: int,
+    bridge: Callable[[], Any],
+    peer: Callable[[], Any],
+    check: Callable[[Any], None],
+    warm: tuple[Callable[[], Any], Callable[[], Any]] | None = None,
 ) -> tuple[float, float]:
     times: dict[str, list[float]] = {"bridge": [], "peer": []}
-    check(bridge())  # warm both: clients, connections and imports are not what is measured
-    check(peer())
+    # Warm both (clients, connections and imports are not what is measured).
+    for function in warm or (bridge, peer):
+        function()
     for _ in range(runs):
         for side, function in (("bridge", bridge), ("peer", peer)):
             started = time.perf_counter()
@@ -172,6 +177,10 @@ def bench_cat(url: str, runs: int, count: int) -> float:
         lambda: ours.cat(keys),
         lambda: theirs.cat([f"{BUCKET}/{key}" for key in keys]),
         check,
+        warm=(
+            lambda: ours.cat(keys[:200]),
+            lambda: theirs.cat([f"{BUCKET}/{k}" for k in keys[:200]]),
+        ),
     )
     return report(f"fsspec cat of {count:,} x 4 KiB", bridge, peer)
 
@@ -203,8 +212,8 @@ def bench_rss(url: str, gib: float) -> float:
     size = int(gib * (1 << 30))
     client = boto3_client(url)
     upload = client.create_multipart_upload(Bucket=BUCKET, Key="big/object.bin")
-    part_size = 64 << 20
-    block = os.urandom(1 << 20) * 64
+    part_size = 256 << 20  # few parts: moto assembles them in memory on completion
+    block = os.urandom(1 << 20) * 256
     parts = []
     for number, offset in enumerate(range(0, size, part_size), start=1):
         body = block[: min(part_size, size - offset)]
