@@ -32,7 +32,7 @@ from asyncstore.errors import (
 )
 from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import validate_key, validate_metadata, validate_prefix
-from asyncstore.module import StorageModule, Store
+from asyncstore.module import StorageModule, Store, check_conditions
 from asyncstore.streams import ByteSource, ReadStream, iter_source
 
 if TYPE_CHECKING:
@@ -73,6 +73,7 @@ __all__ = [
     "Store",
     "TransientError",
     "UnsupportedError",
+    "check_conditions",
     "describe_plugin",
     "iter_source",
     "open_store",

@@ -21,7 +21,7 @@ from asyncstore.keys import (
     validate_metadata,
     validate_prefix,
 )
-from asyncstore.module import StorageModule
+from asyncstore.module import StorageModule, check_conditions
 from asyncstore.streams import ByteSource, BytesReadStream, ReadStream, check_range, iter_source
 
 __all__ = ["MemoryModule"]
@@ -78,7 +78,7 @@ class MemoryModule(StorageModule):
     ) -> str:
         """Store the bytes of ``source`` under ``handle``; return the new etag."""
         validate_key(handle, store=self.name)
-        self._write_conditions(overwrite, if_match)
+        check_conditions(overwrite, if_match, store=self.name)
         meta = validate_metadata(metadata, store=self.name)
         ctype = validate_content_type(content_type, store=self.name)
         data = await self._gather(handle, source)
@@ -164,8 +164,7 @@ class MemoryModule(StorageModule):
         The stream keeps the version it opened, whatever writes follow.
         """
         check_range(start, end, store=self.name)
-        if if_match is not None:
-            self._check_read_condition(if_match)
+        check_conditions(if_match=if_match, store=self.name)
         entry = self._entry(handle)
         if if_match is not None and entry.info.etag != if_match:
             raise PreconditionFailedError(
@@ -189,7 +188,7 @@ class MemoryModule(StorageModule):
         """Delete the object; a missing one is not an error (unless ``if_match`` is given)."""
         validate_key(handle, store=self.name)
         if if_match is not None:
-            self._check_delete_condition(if_match)
+            check_conditions(if_match=if_match, store=self.name)
             self._check_condition(handle, True, if_match)
         old = self._objects.pop(handle, None)
         if old is not None:
@@ -204,7 +203,7 @@ class MemoryModule(StorageModule):
         if_match: str | None = None,
     ) -> str:
         """Copy the object without copying its bytes (they are immutable)."""
-        self._write_conditions(overwrite, if_match)
+        check_conditions(overwrite, if_match, store=self.name)
         target = validate_key(key, store=self.name) if key is not None else await self.new_data()
         entry = self._entry(handle)
         self._check_condition(target, overwrite, if_match)

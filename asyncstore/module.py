@@ -24,7 +24,7 @@ from asyncstore.errors import (
     UnsupportedError,
 )
 from asyncstore.info import Handle, ObjectInfo
-from asyncstore.keys import validate_key
+from asyncstore.keys import MAX_KEY_BYTES, validate_key
 from asyncstore.streams import ByteSource, ReadStream
 
 if TYPE_CHECKING:
@@ -371,12 +371,18 @@ class StorageModule(ABC):
             "list": _overrides(cls, "list"),
             "metadata": True,
             "named_keys": cls.keyed,
+            "new_data": True,
+            "assign": _overrides(cls, "assign") or (cls.keyed and _overrides(cls, "put")),
+            "delete": True,
             "server_side_copy": _overrides(cls, "copy"),
             "presign": _overrides(cls, "presign"),
             "reconfigure": _overrides(cls, "reconfigure"),
             "max_object_size": None,
+            "writable": True,
             "atomic_writes": True,
             **dict.fromkeys(CONDITION_CAPABILITIES, False),
+            "max_key_bytes": MAX_KEY_BYTES,
+            "list_order": "lexicographic",
         }
         return {**derived, **cls.CAPABILITIES}
 
@@ -384,12 +390,19 @@ class StorageModule(ABC):
         """Return this module's JSON-serialisable capabilities; does no I/O.
 
         Standard keys: ``range_read``, ``seek``, ``list``, ``metadata``, ``named_keys``,
-        ``server_side_copy``, ``presign``, ``reconfigure``, ``max_object_size``,
-        ``atomic_writes`` (True unless the module cannot keep `put`'s promise that readers
-        see the old object or the new one and a failed write stores nothing), the
-        conditions honoured (``conditional_create``, ``conditional_replace``,
-        ``conditional_delete``, ``conditional_read``), and CDMI names such as
-        ``cdmi_encryption``.
+        ``new_data``, ``assign``, ``delete``, ``server_side_copy``, ``presign``,
+        ``reconfigure``, ``max_object_size``, ``max_key_bytes`` (the longest key accepted, at
+        most 1024 bytes of UTF-8: less where the store adds a prefix of its own),
+        ``list_order`` (``lexicographic``; ``tree`` where listings come in directory-tree order,
+        each directory's entries sorted by name, so ``a/b`` comes before ``a-b``),
+        ``writable`` (False when every write raises `PermissionDeniedError`),
+        ``atomic_writes`` (True unless the module cannot keep `put`'s promise that readers see
+        the old object or the new one and a failed write stores nothing), the conditions
+        honoured (``conditional_create``, ``conditional_replace``, ``conditional_delete``,
+        ``conditional_read``), and CDMI names such as ``cdmi_encryption``. ``new_data``,
+        ``assign`` and ``delete`` are False only for modules (legacy ones, write-once stores or
+        read-only views) that cannot do them; a module that leaves them out has them, and so
+        with ``writable``.
         """
         return self.class_capabilities()
 
@@ -476,7 +489,13 @@ class StorageModule(ABC):
 
     def _require_condition(self, capability: str, what: str) -> None:
         """Raise `UnsupportedError` unless the module declares ``capability``."""
-        if not self.capabilities().get(capability):
+        cls = type(self)
+        if cls.capabilities is StorageModule.capabilities:
+            # The class's own declaration decides: no need to build every capability.
+            declared = cls.CAPABILITIES.get(capability, False)
+        else:
+            declared = self.capabilities().get(capability)
+        if not declared:
             raise UnsupportedError(
                 f"this module cannot honour {what} atomically "
                 f"(capabilities()[{capability!r}] is False)",

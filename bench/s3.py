@@ -1,11 +1,18 @@
-"""Benchmark asyncstore-s3 against raw aiobotocore calls and peers, on one loopback S3 server.
+"""Benchmark asyncstore-s3 against raw aiobotocore calls and peers, on one S3 server.
 
     pip install -e ./asyncstore_s3 "moto[server]" -r bench/requirements.txt   # s3fs optional
     python bench/s3.py                        # 3 runs of every phase (a few minutes)
     python bench/s3.py --runs 1 --small-count 500 --large-count 50 --big-mib 0   # quick
+    AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
+        python bench/s3.py --endpoint http://127.0.0.1:8333 --server-pid "$(pidof weed)"
 
 Starts moto's S3 server as a separate process on 127.0.0.1 (it saturates one core and bounds
-every wall figure, so the client process's CPU time is the fair comparison) and measures:
+every wall figure, so the client process's CPU time is the fair comparison), or with
+``--endpoint URL`` uses any running S3 server (SeaweedFS, MinIO, AWS): the credentials then
+come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION (default us-east-1), each
+client works in a bucket of its own (``bench-<client>``, created if missing), and the
+server's CPU is reported when ``--server-pid`` names its local process. Every client keeps
+its connections alive across requests. It measures:
   * small: 4 KiB objects, put / get / stat / delete with --small-concurrency tasks, reported
     as operations per second and client CPU milliseconds per operation;
   * large: 1 MiB objects x --large-count with --large-concurrency tasks, put and get, as
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import resource
 import socket
@@ -80,7 +88,40 @@ def moto_server(tls: bool = False) -> Any:
         process.wait(timeout=10)
 
 
-def server_cpu(pid: int) -> float:
+@contextlib.contextmanager
+def s3_server(args: argparse.Namespace) -> Any:
+    """Yield the URL and process id (None if unknown) of the server the bench runs against."""
+    if args.endpoint is None:
+        with moto_server(args.tls) as (url, pid):
+            yield url, pid
+        return
+    credentials_from_environment()
+    yield args.endpoint, args.server_pid
+
+
+def credentials_from_environment() -> None:
+    """Take the clients' credentials from the environment (for --endpoint)."""
+    missing = [
+        name for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY") if not os.environ.get(name)
+    ]
+    if missing:
+        sys.exit(f"--endpoint takes its credentials from the environment: set {', '.join(missing)}")
+    CREDS.update(
+        access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+        secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
+
+
+def describe_server(args: argparse.Namespace) -> str:
+    if args.endpoint is None:
+        return f"moto server on loopback over {'TLS' if args.tls else 'plain HTTP'}"
+    return f"S3 server at {args.endpoint}"
+
+
+def server_cpu(pid: int | None) -> float:
+    if pid is None:
+        return float("nan")  # a server elsewhere: its CPU is not ours to read
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -317,7 +358,9 @@ async def gather(count: int, concurrency: int, work: Callable[[int], Awaitable[A
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def timed(pid: int, action: Callable[[], Awaitable[None]]) -> tuple[float, float, float]:
+async def timed(
+    pid: int | None, action: Callable[[], Awaitable[None]]
+) -> tuple[float, float, float]:
     server = server_cpu(pid)
     cpu = time.process_time()
     wall = time.perf_counter()
@@ -350,7 +393,7 @@ def small_works(client: Client) -> list[Callable[[int], Awaitable[Any]]]:
     ]
 
 
-async def run_phases(client: Client, pid: int, args: argparse.Namespace) -> dict[str, Any]:
+async def run_phases(client: Client, pid: int | None, args: argparse.Namespace) -> dict[str, Any]:
     """One run of every phase; returns {phase: (wall, client cpu, server cpu, units)}."""
     results: dict[str, Any] = {}
     n = args.small_count
@@ -424,11 +467,11 @@ def report(table: dict[str, dict[str, Any]]) -> None:
             if "KiB" in phase:
                 rate = f"{units / wall:8.0f} op/s"
                 per = f"{cpu / units * 1000:8.3f} ms/op"
-                sper = f"{server / units * 1000:8.3f} ms/op"
+                sper = "-" if math.isnan(server) else f"{server / units * 1000:8.3f} ms/op"
             else:
                 rate = f"{units / MiB / wall:7.1f} MiB/s"
                 per = f"{cpu / (units / GiB):8.3f} s/GiB"
-                sper = f"{server / (units / GiB):8.3f} s/GiB"
+                sper = "-" if math.isnan(server) else f"{server / (units / GiB):8.3f} s/GiB"
             ratio = ""
             if raw is not None:
                 ratio = f"{cpu / raw[phase][1]:7.2f}x"
@@ -436,7 +479,7 @@ def report(table: dict[str, dict[str, Any]]) -> None:
         print()
 
 
-async def run_guarded(client: Client, pid: int, args: argparse.Namespace) -> Any:
+async def run_guarded(client: Client, pid: int | None, args: argparse.Namespace) -> Any:
     try:
         return await run_phases(client, pid, args)
     except Exception as exc:
@@ -446,7 +489,7 @@ async def run_guarded(client: Client, pid: int, args: argparse.Namespace) -> Any
 
 async def main_async(args: argparse.Namespace) -> None:
     runs: dict[str, list[dict[str, Any]]] = {}
-    with moto_server(args.tls) as (url, pid):
+    with s3_server(args) as (url, pid):
         clients: list[Client] = []
         for cls in CLIENTS:
             if args.only and cls.name not in args.only:
@@ -477,8 +520,7 @@ async def main_async(args: argparse.Namespace) -> None:
         for name, results in runs.items()
     }
     print(
-        f"moto server on loopback over {'TLS' if args.tls else 'plain HTTP'}; {args.runs} "
-        f"run(s), medians; small: {args.small_count} x 4 KiB at concurrency "
+        f"{describe_server(args)}; {args.runs} run(s), medians; small: {args.small_count} x 4 KiB at concurrency "
         f"{args.small_concurrency}; large: {args.large_count} x 1 MiB at concurrency "
         f"{args.large_concurrency}"
     )
@@ -519,7 +561,9 @@ async def rss_child(url: str, size: int) -> None:
     )
 
 
-async def small_window(client: Client, pid: int, count: int, concurrency: int) -> list[float]:
+async def small_window(
+    client: Client, pid: int | None, count: int, concurrency: int
+) -> list[float]:
     """Put, get, stat and delete ``count`` 4 KiB objects; return the client CPU of each op."""
     works = small_works(client)
     return [(await timed(pid, partial(gather, count, concurrency, work)))[1] for work in works]
@@ -529,7 +573,7 @@ async def pairs(args: argparse.Namespace) -> None:
     """Client CPU of asyncstore-s3 against raw aiobotocore on small ops, in back-to-back pairs
     of short windows (their order alternating), so that drift of the server and of the
     machine's load hits both alike; prints the median ratio and its quartiles per op."""
-    with moto_server(args.tls) as (url, pid):
+    with s3_server(args) as (url, pid):
         ours, raw = await open_client(AsyncstoreClient, url), await open_client(RawClient, url)
         ratios: list[list[float]] = [[] for _ in SMALL_OPS]
         for number in range(args.pairs):
@@ -553,9 +597,10 @@ async def pairs(args: argparse.Namespace) -> None:
 
 
 def rss(args: argparse.Namespace) -> None:
-    with moto_server(args.tls) as (url, _):
+    with s3_server(args) as (url, _):
         subprocess.run(
-            [sys.executable, __file__, "--rss-child", url, str(int(args.rss_gib * GiB))],
+            [sys.executable, __file__, "--rss-child", url, str(int(args.rss_gib * GiB))]
+            + (["--endpoint", args.endpoint] if args.endpoint else []),
             check=True,
         )
 
@@ -571,6 +616,13 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="client names to run (default: all)")
     parser.add_argument("--tls", action="store_true", help="serve over TLS (as real S3 is used)")
     parser.add_argument(
+        "--endpoint",
+        help="an S3 server's URL instead of starting moto (credentials from the environment)",
+    )
+    parser.add_argument(
+        "--server-pid", type=int, help="with --endpoint: the local server process, for its CPU"
+    )
+    parser.add_argument(
         "--rss-gib", type=float, default=0, help="only measure peak RSS streaming this many GiB"
     )
     parser.add_argument(
@@ -583,6 +635,8 @@ def main() -> None:
     parser.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_child:
+        if args.endpoint:
+            credentials_from_environment()
         asyncio.run(rss_child(args.rss_child[0], int(args.rss_child[1])))
     elif args.rss_gib:
         rss(args)

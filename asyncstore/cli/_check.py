@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import textwrap
@@ -11,10 +12,12 @@ from typing import Any
 
 import click
 
-from asyncstore.cli._common import emit_json, parse_target, state
+from asyncstore.cli._common import emit_json, parse_target, run, state
 from asyncstore.config import public_spec
+from asyncstore.keys import MAX_KEY_BYTES
 
 _TEST_MODULE = '''
+import json
 import os
 
 import pytest
@@ -50,12 +53,52 @@ class TestLiveStore(StorageModuleTests):
                 yield module
             finally:
                 # Leave nothing behind: generated handles, and the scratch prefix.
-                for handle in handles:
-                    await module.delete(handle)
-                if module.capabilities().get("list"):
-                    async for info in module.list(self.key_prefix):
-                        await module.delete(info.handle)
+                if module.capabilities().get("delete", True):
+                    for handle in handles:
+                        await module.delete(handle)
+                    if module.capabilities().get("list"):
+                        async for info in module.list(self.key_prefix):
+                            await module.delete(info.handle)
+                else:  # the store cannot delete: say what the checks left in it
+                    with open(os.environ["ASYNCSTORE_CHECK_LEFT"], "a") as left:
+                        for handle in dict.fromkeys(handles):
+                            if await module.available(handle):
+                                left.write(json.dumps(handle) + "\\n")
 '''
+
+
+_OPTIONAL = {
+    "range_read": "ranged reads",
+    "seek": "seeking in read streams",
+    "list": "listing",
+    "metadata": "user metadata and content types",
+    "named_keys": "keys of the caller's choice",
+    "server_side_copy": "server-side copies",
+    "presign": "presigned URLs",
+    "reconfigure": "live reconfiguration",
+}
+
+
+def promises_not_made(capabilities: dict[str, Any]) -> list[str]:
+    """Say which of the contract's promises a store's capabilities declare it does not make.
+
+    The checks of those promises are skipped or adapted to what the store declares.
+    """
+    notes = [
+        f"{name}: no {what}"
+        for name, what in _OPTIONAL.items()
+        if name in capabilities and not capabilities[name]
+    ]
+    order = capabilities.get("list_order", "lexicographic")
+    if order != "lexicographic":
+        notes.append(
+            f"list_order: {order} (listings come in directory-tree order, 'a/b' before 'a-b'),"
+            " not lexicographic"
+        )
+    limit = capabilities.get("max_key_bytes", MAX_KEY_BYTES)
+    if isinstance(limit, int) and limit < MAX_KEY_BYTES:
+        notes.append(f"max_key_bytes: keys of at most {limit} bytes, not {MAX_KEY_BYTES}")
+    return notes
 
 
 class _Collector:
@@ -93,6 +136,8 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
     """Run the conformance suite against a live store, in a scratch prefix it cleans up.
 
     Exits 0 when every check passes or is skipped for a capability the store declares absent.
+    A store that cannot delete keeps what the checks stored: their handles are listed. The
+    report says which of the contract's promises the store declares it does not make.
     """
     try:
         import pytest
@@ -100,6 +145,12 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
         raise click.ClickException("the check needs pytest: pip install pytest") from exc
     spec = parse_target(store).store
     current = state()
+
+    async def declared() -> dict[str, Any]:
+        async with current.open(spec) as module:
+            return module.capabilities()
+
+    not_made = promises_not_made(run(declared))
     prefix = f"asyncstore-check-{uuid.uuid4().hex[:12]}/"
     collector = _Collector()
     with tempfile.TemporaryDirectory(prefix="asyncstore-check-") as work:
@@ -111,6 +162,7 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
             "ASYNCSTORE_CHECK_PREFIX": prefix,
             "ASYNCSTORE_CHECK_PAGE": str(page_objects),
             "ASYNCSTORE_CHECK_CONFIG": current.config_path or "",
+            "ASYNCSTORE_CHECK_LEFT": str(directory / "left-behind.txt"),
         }
         saved = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
@@ -132,6 +184,9 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
                 arguments += ["-k", expression]
             with open(os.devnull, "w") as quiet, _redirect(quiet):
                 pytest.main(arguments, plugins=[collector])
+            left_file = directory / "left-behind.txt"
+            lines = left_file.read_text().splitlines() if left_file.exists() else []
+            left = [json.loads(line) for line in lines]
         finally:
             for name, value in saved.items():
                 if value is None:
@@ -141,9 +196,25 @@ def check(store: str, expression: str | None, page_objects: int, as_json: bool) 
     results = collector.results
     failed = sum(r["outcome"] == "failed" for r in results.values())
     if as_json:
-        emit_json({"store": public_spec(spec), "results": results, "failed": failed})
+        emit_json(
+            {
+                "store": public_spec(spec),
+                "results": results,
+                "failed": failed,
+                "promises_not_made": not_made,
+                "left": left,
+            }
+        )
     else:
-        _print_table(public_spec(spec), results)
+        _print_table(public_spec(spec), results, not_made)
+    if left:
+        click.echo(
+            f"{public_spec(spec)!r} cannot delete: the checks left {len(left)} object(s) in it",
+            err=True,
+        )
+        if not as_json:
+            for handle in left:
+                click.echo(f"  {handle}", err=True)
     if failed or not results:
         raise SystemExit(1)
 
@@ -156,7 +227,7 @@ def _redirect(stream: Any) -> Any:
     return stack
 
 
-def _print_table(spec: str, results: dict[str, dict[str, Any]]) -> None:
+def _print_table(spec: str, results: dict[str, dict[str, Any]], not_made: list[str]) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -172,3 +243,7 @@ def _print_table(spec: str, results: dict[str, dict[str, Any]]) -> None:
     console.print(table)
     counts = {o: sum(r["outcome"] == o for r in results.values()) for o in styles}
     console.print(", ".join(f"{n} {o}" for o, n in counts.items()))
+    if not_made:
+        console.print("promises this store declares it does not make:")
+        for note in not_made:
+            console.print(f"  {escape(note)}")

@@ -21,6 +21,7 @@ from asyncstore.cli._common import (
     run,
     state,
 )
+from asyncstore.config import public_spec
 from asyncstore.keys import validate_prefix
 
 
@@ -61,24 +62,22 @@ def put(
     if_match: str | None,
     as_json: bool,
 ) -> None:
-    """Store a file (or standard input, with -) in a store.
+    """Store a file (or standard input, with -) in a store and print its handle.
 
-    DESTINATION is STORE, STORE:KEY or URL//KEY; a KEY ending in '/' gets the file's name.
-    Prints the handle; --json adds the new object's etag where the store reports it.
+    DESTINATION is STORE, STORE:KEY or URL//KEY; a KEY ending in '/' gets the file's name,
+    and with no KEY the file's name is the key. A store that chooses its own handles (a
+    legacy module) takes no KEY (STORE or STORE:). Prints the handle; --json adds the new
+    object's etag where the store reports it.
     """
     if no_overwrite and if_match is not None:
         raise click.UsageError("--no-overwrite and --if-match cannot be combined")
     target = parse_target(destination)
-    chosen = key or target.key or (None if source == "-" else Path(source).name)
-    if chosen is not None and chosen.endswith("/") and source != "-":
-        chosen += Path(source).name  # a key ending in '/' names a folder
-    if chosen is None:
-        raise click.UsageError("reading standard input needs a key: STORE:KEY or --key")
+    named = key or target.key
+    explicit = bool(meta) or content_type is not None
     if content_type is None and source != "-":
         content_type = mimetypes.guess_type(source)[0]
     metadata = _metadata(meta)
     options: dict[str, Any] = {
-        "key": chosen,
         "metadata": metadata,
         "content_type": content_type,
         "overwrite": not no_overwrite,
@@ -87,6 +86,15 @@ def put(
 
     async def main() -> str:
         async with state().open(target.store) as store:
+            capabilities = store.capabilities()
+            options["key"] = _put_key(capabilities, target.store, named, source)
+            if options["key"] is None:  # a store that chooses the handle replaces nothing
+                options["overwrite"] = True
+            if explicit and not capabilities.get("metadata"):
+                raise click.UsageError(
+                    f"{public_spec(target.store)!r} keeps no metadata or content type: "
+                    "--meta and --content-type would be lost"
+                )
             if source == "-":
                 return await store.put(sys.stdin.buffer, **options)
             file = await anyio.to_thread.run_sync(open, source, "rb")
@@ -100,6 +108,29 @@ def put(
         emit_json({"handle": handle, "etag": getattr(handle, "etag", None)})
     else:
         click.echo(handle)
+
+
+def _put_key(
+    capabilities: dict[str, object], store: str, named: str | None, source: str
+) -> str | None:
+    """Return the key to put under, or None where the store chooses the handle.
+
+    Raises:
+        click.UsageError: If a key is needed and missing, or given and not accepted.
+    """
+    if not capabilities.get("named_keys"):
+        if named is not None:
+            raise click.UsageError(
+                f"{public_spec(store)!r} chooses its own handles: give no key "
+                "(STORE or STORE:), and the handle it chose is printed"
+            )
+        return None
+    chosen = named or (None if source == "-" else Path(source).name)
+    if chosen is None:
+        raise click.UsageError("reading standard input needs a key: STORE:KEY or --key")
+    if chosen.endswith("/") and source != "-":
+        chosen += Path(source).name  # a key ending in '/' names a folder
+    return chosen
 
 
 async def _copy_out(spec: str, key: str, start: int, end: int | None, out: IO[bytes]) -> None:

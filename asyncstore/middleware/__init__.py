@@ -1,7 +1,7 @@
-"""Stream-intercepting middleware: modules that wrap other modules and transform their bytes.
+"""Middleware: modules that wrap other modules, to transform their bytes or to show a view.
 
 Each lives in its own module and is registered as a plugin (``encrypt``, ``compress``,
-``dedup``, ``replicate``);
+``dedup``, ``replicate``; the views ``readonly``, ``prefix`` and ``mount``);
 a config file names the inner store by store name or URL, and layers stack in any order::
 
     [stores.secure]
@@ -23,14 +23,28 @@ if TYPE_CHECKING:
     from asyncstore.middleware.compress import CompressionModule
     from asyncstore.middleware.dedup import DedupModule
     from asyncstore.middleware.encrypt import EncryptionModule
+    from asyncstore.middleware.mount import MountModule
+    from asyncstore.middleware.prefix import PrefixModule
+    from asyncstore.middleware.readonly import ReadOnlyModule
     from asyncstore.middleware.replicate import ReplicationModule
 
-__all__ = ["CompressionModule", "DedupModule", "EncryptionModule", "ReplicationModule"]
+__all__ = [
+    "CompressionModule",
+    "DedupModule",
+    "EncryptionModule",
+    "MountModule",
+    "PrefixModule",
+    "ReadOnlyModule",
+    "ReplicationModule",
+]
 
 _LAZY = {
     "CompressionModule": "asyncstore.middleware.compress",
     "DedupModule": "asyncstore.middleware.dedup",
     "EncryptionModule": "asyncstore.middleware.encrypt",
+    "MountModule": "asyncstore.middleware.mount",
+    "PrefixModule": "asyncstore.middleware.prefix",
+    "ReadOnlyModule": "asyncstore.middleware.readonly",
     "ReplicationModule": "asyncstore.middleware.replicate",
 }
 

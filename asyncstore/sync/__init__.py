@@ -14,7 +14,8 @@ from asyncstore.sync._stream import SyncReadStream
 
 # Legacy synchronous modules as async ones.
 from asyncstore.sync._context import LegacyContext, LegacyFunctions, ModuleView  # isort: skip
-from asyncstore.sync._legacy import LegacyModule, from_sync_module, legacy_module_class
+from asyncstore.sync._legacy import LegacyModule, from_sync_module
+from asyncstore.sync._legacy_plugin import legacy_module_class
 
 __all__ = [
     "LegacyContext",

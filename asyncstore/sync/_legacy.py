@@ -4,73 +4,51 @@ A legacy module is a plain object with the original SDK's blocking methods, each
 ``context`` first: ``put(context, stream) -> module_data``, ``new_data(context)``,
 ``assign(context, module_data, stream)``, ``available``, ``get_read_stream`` (returning a file
 with read, seek and close), ``get_size``, ``delete``, ``statistics(context)`` and
-``capabilities(context)`` (dicts or JSON strings). `LegacyModule` runs each call in a worker
-thread, at most ``max_threads`` at once, and maps what is missing to `UnsupportedError` or to
-the base class's defaults.
+``capabilities(context)`` (dicts or JSON strings). Only ``get_read_stream``, and ``put`` or
+both ``new_data`` and ``assign``, are required (the original guide asks for seven methods:
+``__init__(**kwargs)``, ``available``, ``put``, ``get_read_stream``, ``delete``,
+``statistics``, ``capabilities``). `LegacyModule` runs each call in a worker thread, at most
+``max_threads`` at once, derives what it can of the rest and declares what it cannot in its
+capabilities.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import inspect
-import json
 import threading
-import typing
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
+from typing import Any, ClassVar, TypeVar, cast
 
 import anyio
 import anyio.to_thread
 
 from asyncstore.context import ModuleContext
-from asyncstore.errors import (
-    AlreadyExistsError,
-    NotFoundError,
-    PermissionDeniedError,
-    StorageError,
-    StorageFullError,
-    UnsupportedError,
-)
+from asyncstore.errors import NotFoundError, StorageError, UnsupportedError
 from asyncstore.info import ObjectInfo
 from asyncstore.keys import validate_content_type, validate_metadata
 from asyncstore.module import StorageModule
 from asyncstore.streams import ByteSource, ReadStream, check_range, iter_source
 from asyncstore.sync._context import LegacyContext, ModuleView, ThreadRunner
+from asyncstore.sync._legacy_described import (
+    capacity,
+    declared_capabilities,
+    has_method,
+    parse_json,
+    translate_error,
+)
 from asyncstore.sync._legacy_io import (
     LegacyReadStream,
     SourceReader,
     close_raw,
     measure,
+    open_measured,
 )
 
-if TYPE_CHECKING:
-    pass
-
-__all__ = ["LegacyModule", "from_sync_module", "legacy_module_class"]
+__all__ = ["LegacyModule", "from_sync_module"]
 
 T = TypeVar("T")
-
-
-def _parse_json(value: Any, what: str) -> dict[str, Any]:
-    if isinstance(value, (str, bytes)):
-        value = json.loads(value)
-    if not isinstance(value, dict):
-        raise StorageError(f"the legacy module's {what}() returned {type(value).__name__}")
-    return value
-
-
-def _capacity(value: Any) -> dict[str, int | None]:
-    """Normalise a legacy ``capacity``: a number (the total), a dict, or nothing."""
-
-    def size(number: Any) -> int | None:
-        return int(number) if isinstance(number, (int, float)) and number >= 0 else None
-
-    if isinstance(value, Mapping):
-        return {part: size(value.get(part)) for part in ("total", "used", "free")}
-    return {"total": size(value), "used": None, "free": None}
 
 
 class LegacyModule(StorageModule):
@@ -80,9 +58,10 @@ class LegacyModule(StorageModule):
     Metadata and content types are checked, as on every module, but a legacy module has
     nowhere to keep them: `capabilities` says ``"metadata": False``. Reads support ranges
     and seeking (through the legacy stream's ``seek``, or by skipping forward). A legacy
-    module that lacks ``assign`` or ``delete`` raises `UnsupportedError` for them; missing
-    ``new_data``, ``available``, ``get_size`` and ``statistics`` fall back to the base class
-    (``get_size`` to measuring the stream). Errors are translated: `FileNotFoundError` (and
+    module that lacks ``new_data``, ``assign`` or ``delete`` raises `UnsupportedError` for
+    them and declares them False in `capabilities`; missing ``available`` and ``get_size``
+    are derived from the stream, missing ``statistics`` gives an unknown capacity. Errors
+    are translated: `FileNotFoundError` (and
     `KeyError` for a handle) to `NotFoundError`, other `OSError` by errno, and anything else
     to `StorageError`, chained. An exception raised by the byte source propagates unchanged.
 
@@ -100,12 +79,14 @@ class LegacyModule(StorageModule):
     def __init__(
         self, legacy: object, *, context: ModuleContext | None = None, max_threads: int = 8
     ) -> None:
-        if not callable(getattr(legacy, "get_read_stream", None)) or not any(
-            callable(getattr(legacy, m, None)) for m in ("put", "assign")
+        if not has_method(legacy, "get_read_stream") or not (
+            has_method(legacy, "put")
+            or (has_method(legacy, "new_data") and has_method(legacy, "assign"))
         ):
             raise TypeError(
                 f"{type(legacy).__name__} is not a legacy storage module: it needs "
-                "get_read_stream(context, module_data) and put(context, stream) or assign()"
+                "get_read_stream(context, module_data), and put(context, stream) or both "
+                "new_data(context) and assign(context, module_data, stream)"
             )
         if not isinstance(max_threads, int) or max_threads < 1:
             raise ValueError(f"max_threads must be an int >= 1, not {max_threads!r}")
@@ -132,7 +113,7 @@ class LegacyModule(StorageModule):
         return self._legacy
 
     def _has(self, method: str) -> bool:
-        return callable(getattr(self._legacy, method, None))
+        return has_method(self._legacy, method)
 
     # ---- calling the legacy code ---------------------------------------------------------
 
@@ -143,21 +124,7 @@ class LegacyModule(StorageModule):
         except StorageError:
             raise
         except Exception as exc:
-            raise self._translate(exc, method, handle) from exc
-
-    def _translate(self, exc: Exception, method: str, handle: str | None) -> StorageError:
-        where = {"store": self.name, "handle": handle}
-        if isinstance(exc, FileNotFoundError) or (isinstance(exc, KeyError) and handle):
-            return NotFoundError("no such object", **where)
-        if isinstance(exc, PermissionError):
-            return PermissionDeniedError(f"{method}() was denied: {exc}", **where)
-        if isinstance(exc, FileExistsError):
-            return AlreadyExistsError(f"{method}(): {exc}", **where)
-        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            return StorageFullError(f"{method}(): {exc}", **where)
-        if isinstance(exc, NotImplementedError):
-            return UnsupportedError(f"the legacy module does not implement {method}()", **where)
-        return StorageError(f"the legacy {method}() failed: {type(exc).__name__}: {exc}", **where)
+            raise translate_error(exc, method, store=self.name, handle=handle) from exc
 
     async def _in_thread(
         self,
@@ -249,9 +216,12 @@ class LegacyModule(StorageModule):
         return handle
 
     async def new_data(self) -> str:
-        """Allocate a handle with the legacy ``new_data`` (a random one if it has none)."""
-        if not self._has("new_data"):
-            return await super().new_data()
+        """Allocate a handle with the legacy ``new_data``.
+
+        Raises:
+            UnsupportedError: If the legacy module has no ``new_data``: only it knows what
+                its handles look like.
+        """
         handle = await self._call("new_data")
         if not isinstance(handle, str):
             raise StorageError(
@@ -310,11 +280,20 @@ class LegacyModule(StorageModule):
     async def get_read_stream(
         self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
-        """Open the legacy stream of ``handle`` as a `ReadStream` over ``[start, end)``."""
+        """Open the legacy stream of ``handle`` as a `ReadStream` over ``[start, end)``.
+
+        Without a legacy ``get_size``, a seekable stream is measured by seeking to its end
+        and back, so the object is opened once.
+        """
         check_range(start, end, store=self.name)
         self._check_read_condition(if_match)
-        size = await self._size(handle)
-        raw = await self._open(handle)
+        if self._has("get_size"):
+            size = await self._size(handle)
+            raw = await self._open(handle)
+        else:
+            raw, size = await self._in_thread(
+                self._calls, "get_read_stream", handle, open_measured, self._open_sync, handle
+            )
         info = ObjectInfo(handle=handle, size=size)
         return LegacyReadStream(self, raw, info, start=start, end=end)
 
@@ -354,22 +333,33 @@ class LegacyModule(StorageModule):
         """Return the legacy statistics with ``capacity`` in the standard shape."""
         if not self._has("statistics"):
             return await super().statistics()
-        stats = _parse_json(await self._call("statistics"), "statistics")
-        return {**stats, "capacity": _capacity(stats.get("capacity"))}
+        stats = parse_json(await self._call("statistics"), "statistics")
+        return {**stats, "capacity": capacity(stats.get("capacity"))}
+
+    @classmethod
+    def class_capabilities(cls) -> dict[str, Any]:
+        """Return the capabilities every instance has; a `legacy_module_class` knows its methods."""
+        derived = super().class_capabilities()
+        legacy_class = getattr(cls, "legacy_class", None)
+        if legacy_class is not None:
+            derived.update(declared_capabilities(legacy_class))
+        return derived
 
     def capabilities(self) -> dict[str, Any]:
         """Return the derived capabilities merged with the legacy ones (CDMI names).
 
         The standard keys describe what this adapter does, except ``max_object_size``, which
-        the legacy module may set. The legacy ``capabilities`` is called once, in the calling
-        thread: it must not do I/O.
+        the legacy module may set: ``new_data``, ``assign`` and ``delete`` are False when the
+        legacy module lacks them, and ``legacy_missing`` lists every optional method it
+        lacks (see `OPTIONAL_METHODS`). The legacy ``capabilities`` is called once, in the
+        calling thread: it must not do I/O.
         """
         if self._capabilities is None:
-            derived = self.class_capabilities()
+            derived = {**self.class_capabilities(), **declared_capabilities(self._legacy)}
             legacy: dict[str, Any] = {}
             if self._has("capabilities"):
                 with self._translated("capabilities", None):
-                    legacy = _parse_json(
+                    legacy = parse_json(
                         getattr(self._legacy, "capabilities")(self._legacy_context),  # noqa: B009
                         "capabilities",
                     )
@@ -403,51 +393,3 @@ def from_sync_module(
         max_threads: How many legacy calls run at once.
     """
     return LegacyModule(legacy, context=context, max_threads=max_threads)
-
-
-def legacy_module_class(legacy_class: type, *, max_threads: int = 8) -> type[LegacyModule]:
-    """Return a `LegacyModule` subclass that builds ``legacy_class`` from keyword options.
-
-    Register the result under the ``asyncstore.modules`` entry-point group: the registry
-    sees the legacy constructor's keyword options (for URLs, config files and its error
-    messages) and the legacy class's docstring.
-
-    Args:
-        legacy_class: The legacy module class, configured with keyword arguments.
-        max_threads: How many legacy calls each instance runs at once.
-    """
-    accepted = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    options = [
-        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-        for p in inspect.signature(legacy_class).parameters.values()
-        if p.kind in accepted and p.name != "context"
-    ]
-    try:
-        hints = typing.get_type_hints(cast(Any, legacy_class).__init__)
-    except Exception:  # unresolvable annotations only cost the registry's type conversion
-        hints = {}
-
-    def __init__(
-        self: LegacyModule, *, context: ModuleContext | None = None, **kwargs: Any
-    ) -> None:
-        LegacyModule.__init__(
-            self, legacy_class(**kwargs), context=context, max_threads=max_threads
-        )
-
-    signature = inspect.Signature(
-        [
-            inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY),
-            *options,
-            inspect.Parameter("context", inspect.Parameter.KEYWORD_ONLY, default=None),
-        ]
-    )
-    setattr(__init__, "__signature__", signature)  # noqa: B010
-    __init__.__annotations__ = {p.name: hints[p.name] for p in options if p.name in hints}
-    namespace = {
-        "__init__": __init__,
-        "__doc__": legacy_class.__doc__ or f"The legacy module {legacy_class.__name__}.",
-        "__module__": legacy_class.__module__,
-        "__qualname__": legacy_class.__qualname__,
-        "legacy_class": legacy_class,
-    }
-    return cast("type[LegacyModule]", type(legacy_class.__name__, (LegacyModule,), namespace))

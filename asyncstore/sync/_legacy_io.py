@@ -8,7 +8,7 @@ bytes from; `LegacyReadStream` is an async `ReadStream` over the blocking file a
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from asyncstore.errors import IntegrityError
@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 
     from asyncstore.sync._legacy import LegacyModule
 
-__all__ = ["LegacyReadStream", "SourceReader", "close_raw", "measure", "seekable"]
+__all__ = [
+    "LegacyReadStream",
+    "SourceReader",
+    "close_raw",
+    "measure",
+    "open_measured",
+    "seekable",
+]
 
 _SKIP_CHUNK = 1 << 20
 
@@ -139,12 +146,40 @@ def close_raw(raw: Any) -> None:
 
 
 def measure(raw: Any) -> int:
-    """Return the size of a legacy stream by seeking to its end, or by reading it through."""
+    """Return the size of a legacy stream by seeking to its end, or by reading it through.
+
+    A seekable stream is left at offset 0. Its ``seek`` should return the new position, as
+    files do; one that returns None is asked ``tell()``, or else read through.
+    """
     if seekable(raw):
-        size = int(raw.seek(0, 2) or raw.tell())
+        end = raw.seek(0, 2)
+        if not isinstance(end, int):
+            tell = getattr(raw, "tell", None)
+            end = tell() if callable(tell) else None
         raw.seek(0)
-        return size
+        if isinstance(end, int):
+            return end
     total = 0
     while chunk := raw.read(_SKIP_CHUNK):
         total += len(chunk)
+    if seekable(raw):
+        raw.seek(0)
     return total
+
+
+def open_measured(open_sync: Callable[[str], Any], handle: str) -> tuple[Any, int]:
+    """Open a legacy stream with ``open_sync(handle)`` and measure it; return it at offset 0.
+
+    For modules without ``get_size``: a seekable stream is measured by seeking, so the object
+    is opened once; one that cannot seek is read through and opened again.
+    """
+    raw = open_sync(handle)
+    try:
+        size = measure(raw)
+        if not seekable(raw):
+            close_raw(raw)
+            raw = open_sync(handle)
+    except BaseException:
+        close_raw(raw)
+        raise
+    return raw, size

@@ -19,6 +19,9 @@ T = TypeVar("T")
 
 MiB = 1 << 20
 
+PRESUMED = frozenset({"new_data", "assign", "delete", "writable"})
+"""Capabilities a module has unless it declares them False (the contract's own operations)."""
+
 
 def _copy_function(function: types.FunctionType, owner: type) -> types.FunctionType:
     copy = types.FunctionType(
@@ -81,10 +84,45 @@ class SuiteBase:
     # ---- hooks a subclass may override ----------------------------------------------------
 
     async def unknown_handle(self, module: StorageModule) -> str:
-        """Return a valid handle that names no object (override for non-keyed modules)."""
+        """Return a valid handle that names no object (override for non-keyed modules).
+
+        The default makes up a key for keyed modules, asks `new_data` of the others, and for
+        modules without `new_data` stores an object and deletes it; the check is skipped when
+        the module can do none of these.
+        """
         if module.capabilities().get("named_keys"):
             return self.k(f"unknown-{uuid.uuid4().hex}")
-        return await module.new_data()
+        if self.supports(module, "new_data"):
+            return await module.new_data()
+        self.require(module, "delete")
+        handle = await module.put(b"deleted")
+        await module.delete(handle)
+        return handle
+
+    async def seed(
+        self, module: StorageModule, data: Any, *, key: str | None = None, **kwargs: Any
+    ) -> str:
+        """Store an object for the checks to read, in a module that accepts no writes.
+
+        `put` calls this instead of writing through a module whose ``capabilities()`` say
+        ``writable`` is False (a read-only view): the suite of such a module overrides it to
+        store through the writable store beneath, so that the reading checks run over the
+        objects it fills in, while the writing checks skip.
+
+        Args:
+            module: The module under test.
+            data: The bytes (any byte source), as for `StorageModule.put`.
+            key: The key, already under `key_prefix`; None when the check lets the store
+                choose.
+            **kwargs: ``metadata`` and ``content_type``, as for `StorageModule.put`.
+
+        Returns:
+            The handle under which ``module`` shows the object.
+        """
+        pytest.fail(
+            f"{type(module).__name__} declares 'writable' False: override seed() in its suite "
+            "to store the objects the checks read through a writable store beneath it"
+        )
 
     # ---- helpers --------------------------------------------------------------------------
 
@@ -93,17 +131,35 @@ class SuiteBase:
         return self.key_prefix + key
 
     @staticmethod
-    def require(module: StorageModule, capability: str) -> None:
+    def supports(module: StorageModule, capability: str) -> bool:
+        """Return whether the module declares ``capability``.
+
+        The operations of the core contract (`PRESUMED`) count as supported unless declared
+        False; every other capability only when declared true.
+        """
+        return bool(module.capabilities().get(capability, capability in PRESUMED))
+
+    @classmethod
+    def require(cls, module: StorageModule, capability: str) -> None:
         """Skip the check when the module declares ``capability`` absent."""
-        if not module.capabilities().get(capability):
+        if not cls.supports(module, capability):
             pytest.skip(f"{type(module).__name__} declares {capability!r} unsupported")
 
     async def put(
         self, module: StorageModule, data: Any, key: str | None = None, **kwargs: Any
     ) -> str:
-        """Store ``data`` under ``key`` (prefixed) when the module is keyed, else anywhere."""
+        """Store ``data`` under ``key`` (prefixed) when the module is keyed, else anywhere.
+
+        A module that accepts no writes is filled through `seed` instead.
+        """
         if key is not None and module.capabilities().get("named_keys"):
-            return await module.put(data, key=self.k(key), **kwargs)
+            key = self.k(key)
+        else:
+            key = None
+        if not self.supports(module, "writable"):
+            return await self.seed(module, data, key=key, **kwargs)
+        if key is not None:
+            return await module.put(data, key=key, **kwargs)
         return await module.put(data, **kwargs)
 
     @staticmethod

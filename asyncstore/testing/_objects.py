@@ -15,8 +15,9 @@ from asyncstore.errors import (
     NotFoundError,
     StorageError,
 )
+from asyncstore.keys import MAX_KEY_BYTES
 from asyncstore.module import StorageModule
-from asyncstore.testing._base import SuiteBase
+from asyncstore.testing._base import PRESUMED, SuiteBase
 
 INVALID_KEYS: list[Any] = [
     "",
@@ -82,9 +83,10 @@ class ObjectTests(SuiteBase):
 
     async def test_longest_valid_key(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
-        # Exactly 1024 bytes with the prefix, in segments of at most 200 bytes (filesystems
-        # limit a name to 255), with multi-byte characters.
-        room = 1024 - len(self.key_prefix.encode())
+        # Exactly 1024 bytes (or the module's max_key_bytes) with the prefix, in segments of
+        # at most 200 bytes (filesystems limit a name to 255), with multi-byte characters.
+        limit = module.capabilities().get("max_key_bytes", MAX_KEY_BYTES)
+        room = limit - len(self.key_prefix.encode())
         unit = "é" * 40 + "k" * 119  # 199 bytes, 200 with its separator
         segments = []
         while room > 200:
@@ -93,8 +95,11 @@ class ObjectTests(SuiteBase):
         segments.append("k" * room)
         key = "/".join(segments)
         handle = await self.put(module, b"long", key)
-        assert len(handle.encode()) == 1024
+        assert len(handle.encode()) == limit
         assert await self.read_all(module, handle) == b"long"
+        if self.supports(module, "writable"):
+            with pytest.raises(InvalidKeyError):
+                await self.put(module, b"longer", key + "k")
 
     async def test_metadata_round_trip(self, module: StorageModule) -> None:
         self.require(module, "metadata")
@@ -112,6 +117,7 @@ class ObjectTests(SuiteBase):
         assert dict(info.metadata) == {}
 
     async def test_overwrite_replaces_metadata(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "metadata")
         self.require(module, "named_keys")
         await self.put(module, b"1", "meta/over", metadata={"a": "1"}, content_type="text/plain")
@@ -146,6 +152,7 @@ class ObjectTests(SuiteBase):
     async def test_invalid_metadata_stores_nothing(
         self, module: StorageModule, metadata: dict[str, Any]
     ) -> None:
+        self.require(module, "writable")
         with pytest.raises(InvalidMetadataError):
             await self.put(module, b"x", "meta/bad", metadata=metadata)
         if module.capabilities().get("named_keys"):
@@ -155,12 +162,14 @@ class ObjectTests(SuiteBase):
     async def test_invalid_content_type_stores_nothing(
         self, module: StorageModule, content_type: Any
     ) -> None:
+        self.require(module, "writable")
         with pytest.raises(InvalidMetadataError):
             await self.put(module, b"x", "meta/bad-type", content_type=content_type)
         if module.capabilities().get("named_keys"):
             assert not await module.available(self.k("meta/bad-type"))
 
     async def test_delete(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         handle = await self.put(module, b"bye", "delete/obj")
         await module.delete(handle)
         assert not await module.available(handle)
@@ -168,21 +177,25 @@ class ObjectTests(SuiteBase):
             await module.stat(handle)
 
     async def test_delete_missing_is_not_an_error(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         await module.delete(await self.unknown_handle(module))
 
     async def test_delete_twice(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         handle = await self.put(module, b"bye", "delete/twice")
         await module.delete(handle)
         await module.delete(handle)
         assert not await module.available(handle)
 
     async def test_delete_leaves_siblings(self, module: StorageModule) -> None:
+        self.require(module, "delete")
         keep = await self.put(module, b"keep", "delete/dir/keep")
         gone = await self.put(module, b"gone", "delete/dir/gone")
         await module.delete(gone)
         assert await self.read_all(module, keep) == b"keep"
 
     async def test_copy_to_a_key(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "named_keys")
         source = await self.put(
             module, b"copy me", "copy/src", metadata={"m": "1"}, content_type="text/plain"
@@ -197,12 +210,14 @@ class ObjectTests(SuiteBase):
             assert info.content_type == "text/plain"
 
     async def test_copy_without_key(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         source = await self.put(module, b"copy me too", "copy/src2")
         target = await module.copy(source)
         assert target != source
         assert await self.read_all(module, target) == b"copy me too"
 
     async def test_copy_overwrites_the_target(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "named_keys")
         source = await self.put(module, b"new", "copy/src3")
         await self.put(module, b"old and longer", "copy/dst3")
@@ -210,6 +225,7 @@ class ObjectTests(SuiteBase):
         assert await self.read_all(module, self.k("copy/dst3")) == b"new"
 
     async def test_copy_large_object(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         data = self.pattern(self.large_object_size, seed=10)
         source = await self.put(module, data, "copy/large")
         target = await module.copy(source)
@@ -219,6 +235,8 @@ class ObjectTests(SuiteBase):
     async def test_unknown_handle_raises_not_found(
         self, module: StorageModule, operation: str
     ) -> None:
+        if operation == "copy":
+            self.require(module, "writable")
         handle = await self.unknown_handle(module)
         with pytest.raises(NotFoundError) as caught:
             await getattr(module, operation)(handle)
@@ -236,13 +254,15 @@ class ObjectTests(SuiteBase):
         self.require(module, "named_keys")
         operations: list[Callable[[], Awaitable[object]]] = [
             lambda: module.put(b"x", key=key),
-            lambda: module.assign(key, b"x"),
             lambda: module.stat(key),
             lambda: module.get_read_stream(key),
             lambda: module.get_size(key),
-            lambda: module.delete(key),
             lambda: module.available(key),
         ]
+        if self.supports(module, "assign"):
+            operations.append(lambda: module.assign(key, b"x"))
+        if self.supports(module, "delete"):
+            operations.append(lambda: module.delete(key))
         for operation in operations:
             with pytest.raises(InvalidKeyError):
                 await operation()
@@ -277,8 +297,13 @@ class ObjectTests(SuiteBase):
             "atomic_writes",
         ):
             assert isinstance(capabilities.get(name), bool), name
+        for name in PRESUMED:
+            assert isinstance(capabilities.get(name, True), bool), name
         limit = capabilities.get("max_object_size")
         assert limit is None or isinstance(limit, int)
+        key_limit = capabilities.get("max_key_bytes", 1024)
+        assert isinstance(key_limit, int) and 0 < key_limit <= 1024
+        assert capabilities.get("list_order", "lexicographic") in ("lexicographic", "tree")
         assert module.capabilities() == capabilities
 
     async def test_async_context_manager_and_aclose(self, module: StorageModule) -> None:

@@ -10,7 +10,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from asyncstore.errors import NotFoundError, UnsupportedError
+from asyncstore.errors import NotFoundError
 from asyncstore.memory import MemoryModule
 from asyncstore.module import StorageModule
 from asyncstore.testing._base import MiB, SourceFailed, SuiteBase, failing_source
@@ -29,33 +29,39 @@ class WriteTests(SuiteBase):
     """Checks of `put`, `new_data` and `assign`."""
 
     async def test_put_returns_a_str_handle(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         handle = await module.put(b"payload")
         assert isinstance(handle, str) and handle
         assert await module.available(handle)
         assert await self.read_all(module, handle) == b"payload"
 
     async def test_put_with_key_returns_the_key(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "named_keys")
         handle = await module.put(b"x", key=self.k("dir/file.txt"))
         assert handle == self.k("dir/file.txt")
 
     async def test_put_without_key_gives_distinct_handles(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         handles = {await module.put(b"same") for _ in range(5)}
         assert len(handles) == 5
 
     async def test_put_bytearray_and_memoryview(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         first = await self.put(module, bytearray(b"from bytearray"), "ba")
         second = await self.put(module, memoryview(b"--from memoryview--")[2:-2], "mv")
         assert await self.read_all(module, first) == b"from bytearray"
         assert await self.read_all(module, second) == b"from memoryview"
 
     async def test_put_empty_object(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         handle = await self.put(module, b"", "empty")
         assert await module.available(handle)
         assert await module.get_size(handle) == 0
         assert await self.read_all(module, handle) == b""
 
     async def test_put_large_multi_chunk_object(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         data = self.pattern(self.large_object_size, seed=1)
         handle = await self.put(module, self.chunks(data, 256 * 1024 + 7), "large")
         assert await module.get_size(handle) == len(data)
@@ -66,23 +72,28 @@ class WriteTests(SuiteBase):
         assert digest.hexdigest() == hashlib.sha256(data).hexdigest()
 
     async def test_put_sync_iterable(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         handle = await self.put(module, [b"ab", bytearray(b"cd"), memoryview(b"ef")], "it")
         assert await self.read_all(module, handle) == b"abcdef"
 
     async def test_put_async_iterable(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         handle = await self.put(module, self.chunks(b"0123456789", 3), "ait")
         assert await self.read_all(module, handle) == b"0123456789"
 
     async def test_put_zero_length_chunks(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         handle = await self.put(module, [b"", b"a", b"", b"b", b""], "zero-chunks")
         assert await self.read_all(module, handle) == b"ab"
 
     async def test_put_async_reader(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         data = self.pattern(3 * MiB + 1, seed=2)
         handle = await self.put(module, _AsyncReader(data), "async-reader")
         assert await self.read_all(module, handle) == data
 
     async def test_put_sync_file_objects(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         data = self.pattern(2 * MiB + 3, seed=3)
         first = await self.put(module, io.BytesIO(data), "bytesio")
         with tempfile.TemporaryFile() as file:
@@ -93,6 +104,7 @@ class WriteTests(SuiteBase):
         assert await self.read_all(module, second) == data
 
     async def test_put_from_another_modules_read_stream(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         data = self.pattern(MiB + 5, seed=4)
         async with MemoryModule() as other:
             source_handle = await other.put(data, key="source")
@@ -101,6 +113,7 @@ class WriteTests(SuiteBase):
         assert await self.read_all(module, handle) == data
 
     async def test_put_str_raises_type_error(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         with pytest.raises(TypeError, match="encode"):
             await self.put(module, "text is not bytes", "str")
         if module.capabilities().get("named_keys"):
@@ -110,18 +123,21 @@ class WriteTests(SuiteBase):
     async def test_put_unsupported_source_raises_type_error(
         self, module: StorageModule, source: object
     ) -> None:
+        self.require(module, "writable")
         with pytest.raises(TypeError, match="accepted"):
             await self.put(module, source, "bad-source")
         if module.capabilities().get("named_keys"):
             assert not await module.available(self.k("bad-source"))
 
     async def test_put_iterable_with_str_chunk_raises(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         with pytest.raises(TypeError):
             await self.put(module, [b"ok", "not ok"], "str-chunk")
         if module.capabilities().get("named_keys"):
             assert not await module.available(self.k("str-chunk"))
 
     async def test_overwrite_replaces_content(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "named_keys")
         await self.put(module, b"first version, longer", "over")
         handle = await self.put(module, b"second", "over")
@@ -129,6 +145,7 @@ class WriteTests(SuiteBase):
         assert await module.get_size(handle) == 6
 
     async def test_new_data_is_not_available(self, module: StorageModule) -> None:
+        self.require(module, "new_data")
         handle = await module.new_data()
         assert isinstance(handle, str)
         assert not await module.available(handle)
@@ -136,24 +153,26 @@ class WriteTests(SuiteBase):
             await module.stat(handle)
 
     async def test_new_data_handles_are_unique(self, module: StorageModule) -> None:
+        self.require(module, "new_data")
         handles = {await module.new_data() for _ in range(50)}
         assert len(handles) == 50
 
     async def test_assign_after_new_data(self, module: StorageModule) -> None:
+        self.require(module, "new_data")
+        self.require(module, "assign")
         handle = await module.new_data()
-        try:
-            await module.assign(handle, b"assigned", content_type="text/plain")
-        except UnsupportedError:
-            pytest.skip("the module does not support assign")
+        await module.assign(handle, b"assigned", content_type="text/plain")
         assert await module.available(handle)
         assert await self.read_all(module, handle) == b"assigned"
 
     async def test_assign_to_a_chosen_key(self, module: StorageModule) -> None:
         self.require(module, "named_keys")
+        self.require(module, "assign")
         await module.assign(self.k("chosen/key"), b"chosen")
         assert await self.read_all(module, self.k("chosen/key")) == b"chosen"
 
     async def test_failing_source_stores_nothing(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "named_keys")
         self.require(module, "atomic_writes")
         data = self.pattern(MiB, seed=5)
@@ -164,6 +183,7 @@ class WriteTests(SuiteBase):
             await module.get_read_stream(self.k("fails"))
 
     async def test_failing_large_source_stores_nothing(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "named_keys")
         self.require(module, "atomic_writes")
         data = self.pattern(self.large_object_size, seed=6)
@@ -172,6 +192,7 @@ class WriteTests(SuiteBase):
         assert not await module.available(self.k("fails-late"))
 
     async def test_failing_source_keeps_the_old_object(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "named_keys")
         self.require(module, "atomic_writes")
         await self.put(module, b"old content", "keep", metadata={"v": "1"})
@@ -184,16 +205,16 @@ class WriteTests(SuiteBase):
     async def test_failing_source_on_new_data_leaves_it_unavailable(
         self, module: StorageModule
     ) -> None:
+        self.require(module, "new_data")
+        self.require(module, "assign")
         self.require(module, "atomic_writes")
         handle = await module.new_data()
-        try:
-            with pytest.raises(SourceFailed):
-                await module.assign(handle, failing_source(self.pattern(MiB), 1000))
-        except UnsupportedError:
-            pytest.skip("the module does not support assign")
+        with pytest.raises(SourceFailed):
+            await module.assign(handle, failing_source(self.pattern(MiB), 1000))
         assert not await module.available(handle)
 
     async def test_concurrent_readers_never_see_a_mix(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         self.require(module, "named_keys")
         self.require(module, "atomic_writes")
         key = self.k("atomic")
@@ -222,6 +243,7 @@ class WriteTests(SuiteBase):
     async def test_concurrent_puts_to_one_key_leave_one_version(
         self, module: StorageModule
     ) -> None:
+        self.require(module, "writable")
         self.require(module, "named_keys")
         self.require(module, "atomic_writes")
         key = self.k("contended")
@@ -239,6 +261,7 @@ class WriteTests(SuiteBase):
             assert (await module.stat(key)).metadata.get("len") == str(len(final))
 
     async def test_concurrent_puts_to_distinct_keys(self, module: StorageModule) -> None:
+        self.require(module, "writable")
         results: dict[str, bytes] = {}
 
         async def writer(index: int) -> None:

@@ -21,12 +21,20 @@ import errno
 import fcntl
 import os
 import stat
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from asyncstore.errors import AlreadyExistsError, PreconditionFailedError
 
-__all__ = ["directory_locked", "etag_of", "rename_no_replace", "require_version"]
+__all__ = [
+    "directory_locked",
+    "etag_of",
+    "rename_no_replace",
+    "require_version",
+    "stamp_version",
+]
 
 _RENAME_NOREPLACE = 1
 _NO_RENAMEAT2 = {errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}
@@ -37,6 +45,24 @@ def etag_of(status: os.stat_result) -> str:
     # Every write renames a new inode into place, and in-place edits by other tools change
     # the modification time: together they identify one version's content.
     return f"{status.st_ino:x}-{status.st_mtime_ns:x}-{status.st_size:x}"
+
+
+_last_stamp = 0
+_stamp_guard = threading.Lock()
+
+
+def stamp_version(fd: int) -> os.stat_result:
+    """Give the file a modification time no other write of this process has; return its status.
+
+    File times come from the kernel's coarse clock (a tick of several milliseconds), and a
+    freed inode number is soon used again: two versions of one size written in one tick
+    could otherwise share an etag, and a compare-and-swap could take one for the other.
+    """
+    global _last_stamp
+    with _stamp_guard:
+        stamp = _last_stamp = max(time.time_ns(), _last_stamp + 1)
+    os.utime(fd, ns=(stamp, stamp))
+    return os.fstat(fd)
 
 
 @contextmanager

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import anyio.to_thread
 
-from asyncstore import StorageModule
+from asyncstore import StorageModule, check_conditions
 from asyncstore.errors import InvalidKeyError, PreconditionFailedError, StorageError
 from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import validate_content_type, validate_key, validate_metadata, validate_prefix
@@ -226,7 +226,7 @@ class FileSystemModule(StorageModule):
             StorageFullError: If the disk or a quota is full.
         """
         key = self._key(handle)
-        self._write_conditions(overwrite, if_match)
+        check_conditions(overwrite, if_match, store=self.name)
         blob = encode(
             validate_metadata(metadata, store=self.name),
             validate_content_type(content_type, store=self.name),
@@ -343,7 +343,7 @@ class FileSystemModule(StorageModule):
         """
         check_range(start, end, store=self.name)
         key = self._key(handle)
-        self._check_read_condition(if_match)
+        check_conditions(if_match=if_match, store=self.name)
         opened = await self._run(
             key,
             partial(
@@ -426,7 +426,7 @@ class FileSystemModule(StorageModule):
                 no object.
         """
         key = self._key(handle)
-        self._check_delete_condition(if_match)
+        check_conditions(if_match=if_match, store=self.name)
         call = partial(
             delete_object,
             self._layout,
@@ -454,7 +454,7 @@ class FileSystemModule(StorageModule):
             PreconditionFailedError: If ``if_match`` is not the target's current etag.
         """
         source = self._key(handle)
-        self._write_conditions(overwrite, if_match)
+        check_conditions(overwrite, if_match, store=self.name)
         target = self._key(key) if key is not None else await self.new_data()
         call = partial(
             copy_object,

@@ -19,6 +19,7 @@ from asyncstore_fs._conditions import (
     etag_of,
     rename_no_replace,
     require_version,
+    stamp_version,
 )
 from asyncstore_fs._layout import Layout, close_quietly, split_key, temp_name
 from asyncstore_fs._metadata import (
@@ -168,9 +169,9 @@ def commit(
     try:
         if blob is not None and not sidecar:
             os.setxattr(pending.fd, XATTR_NAME, blob)
+        status = stamp_version(pending.fd)
         if fsync:
             os.fsync(pending.fd)
-        status = os.fstat(pending.fd)
         os.close(pending.fd)
         pending.fd = -1
         # Every change of the key's entry holds its lock: the check and the rename are one

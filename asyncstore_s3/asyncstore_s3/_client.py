@@ -193,5 +193,12 @@ class ClientPool:
         except BaseException:
             await stack.aclose()
             raise
-        adjust_handlers(client.meta.events)
+        adjust_handlers(
+            client.meta.events,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            write_timeout=options.write_timeout,
+            max_attempts=options.max_attempts,
+            engine=options.engine,
+        )
         return ClientLease(client, stack, options)

@@ -18,10 +18,12 @@ from asyncstore.keys import validate_prefix
 from asyncstore_s3._version import __version__
 
 __all__ = [
+    "ENGINES",
     "MAX_PARTS",
     "MAX_PART_SIZE",
     "MIN_PART_SIZE",
     "S3Options",
+    "check_endpoint_url",
     "options_from_url",
 ]
 
@@ -37,6 +39,8 @@ _ADDRESSING = ("auto", "path", "virtual")
 _RETRY_MODES = ("standard", "adaptive", "legacy")
 _CHECKSUMS = ("crc32", "md5", "none")
 _SSE = ("AES256", "aws:kms", "aws:kms:dsse")
+ENGINES = ("aws", "seaweedfs")
+"""The S3 engines whose differences from AWS S3 a store knows (see `S3Options.engine`)."""
 # Options that `reconfigure` may change on a live store: the credentials and where they come
 # from. Everything else shapes requests already in flight, so it is fixed for the instance.
 _USER_AGENT = (
@@ -82,6 +86,8 @@ class S3Options:
     """Seconds to wait for a connection."""
     read_timeout: float = 60.0
     """Seconds to wait for data on an open connection."""
+    write_timeout: float = 30.0
+    """Seconds a write waits for the server's first byte once its request is sent."""
     max_pool_connections: int = 64
     """The most connections kept open to the endpoint."""
     part_size: int = 8 * MiB
@@ -96,6 +102,8 @@ class S3Options:
     """Whether TLS certificates are verified."""
     ca_bundle: str | None = None
     """A CA bundle file to verify TLS certificates with."""
+    engine: str = "aws"
+    """The S3 engine behind the endpoint: ``aws`` (AWS S3 semantics) or ``seaweedfs``."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.bucket, str) or not self.bucket:
@@ -107,6 +115,9 @@ class S3Options:
         _choice("addressing_style", self.addressing_style, _ADDRESSING)
         _choice("retry_mode", self.retry_mode, _RETRY_MODES)
         _choice("checksum", self.checksum, _CHECKSUMS)
+        _choice("engine", self.engine, ENGINES)
+        if self.endpoint_url is not None:
+            check_endpoint_url(self.endpoint_url)
         if self.server_side_encryption is not None:
             _choice("server_side_encryption", self.server_side_encryption, _SSE)
             if self.sse_customer_key is not None:
@@ -128,6 +139,7 @@ class S3Options:
         _positive("max_attempts", self.max_attempts, int)
         _positive("connect_timeout", self.connect_timeout, (int, float))
         _positive("read_timeout", self.read_timeout, (int, float))
+        _positive("write_timeout", self.write_timeout, (int, float))
         _positive("max_pool_connections", self.max_pool_connections, int)
         _positive("upload_concurrency", self.upload_concurrency, int)
         _positive("part_size", self.part_size, int)
@@ -149,6 +161,9 @@ class S3Options:
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
             max_pool_connections=self.max_pool_connections,
+            # SigV4 for presigned URLs too (botocore presigns S3 with SigV2 otherwise, which
+            # signs the Content-Type: a URL then fails for a client that sends one).
+            signature_version="s3v4",
             s3={
                 "addressing_style": self.addressing_style,
                 "payload_signing_enabled": self.signs_payload(),
@@ -231,6 +246,47 @@ def _choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
 def _positive(name: str, value: object, kind: type | tuple[type, ...]) -> None:
     if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:  # type: ignore[operator]
         raise ConfigError(f"{name} must be a positive number, not {value!r}")
+
+
+_URL_FORM = "s3://bucket/prefix?endpoint_url=http://host:port (a key goes before the '?')"
+
+
+def check_endpoint_url(url: object) -> None:
+    """Check that ``url`` can be the base URL of an S3 service: ``scheme://host[:port]``.
+
+    A path, query or fragment is refused: an S3 endpoint is the root of its host, and a path
+    there is most often an object key placed after the query of an ``s3://`` URL, which would
+    otherwise surface later as a missing bucket.
+
+    Raises:
+        ConfigError: Naming what is wrong and the expected form.
+    """
+    if not isinstance(url, str):
+        raise ConfigError(f"endpoint_url must be a str such as http://host:port, not {url!r}")
+    parts = urlsplit(url)
+    problem = None
+    if parts.scheme.lower() not in ("http", "https"):
+        problem = "it must start with http:// or https://"
+    elif not parts.hostname:
+        problem = "it names no host"
+    elif parts.username is not None or parts.password is not None:
+        problem = "credentials do not belong in it (use access_key_id and secret_access_key)"
+    elif parts.path not in ("", "/"):
+        problem = f"it has a path ({parts.path!r}); an endpoint is scheme://host[:port]"
+    elif parts.query or parts.fragment or url.endswith(("?", "#")):
+        problem = "it has a query or fragment; an endpoint is scheme://host[:port]"
+    else:
+        try:
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            problem = "its port is not a number from 0 to 65535"
+    if problem is not None:
+        # Only the scheme and host are shown: whatever follows may be a mistyped secret.
+        shown = f"{parts.scheme}://{parts.hostname}" if parts.hostname else "the value given"
+        raise ConfigError(
+            f"endpoint_url {shown}... cannot be an S3 endpoint: {problem}. "
+            f"Expected form: {_URL_FORM}"
+        )
 
 
 def options_from_url(url: str) -> dict[str, Any]:

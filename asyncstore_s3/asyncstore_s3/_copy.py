@@ -9,6 +9,7 @@ import anyio.abc
 
 from asyncstore.info import ObjectInfo
 from asyncstore_s3._config import MAX_PART_SIZE
+from asyncstore_s3._metadata import encode_metadata, stored_content_type
 from asyncstore_s3._read import range_header
 from asyncstore_s3._upload import (
     Target,
@@ -53,10 +54,13 @@ async def copy_object(
                 **options.sse_customer_params(source=True),
             )
         return
-    create: dict[str, Any] = {"Bucket": options.bucket, "Key": target.key, **options.write_params()}
-    if source.content_type is not None:
-        create["ContentType"] = source.content_type
-    create["Metadata"] = dict(source.metadata)
+    create: dict[str, Any] = {
+        "Bucket": options.bucket,
+        "Key": target.key,
+        "ContentType": stored_content_type(source.content_type),
+        "Metadata": encode_metadata(source.metadata),
+        **options.write_params(),
+    }
     if options.checksum == "crc32":
         create.update(ChecksumAlgorithm="CRC32", ChecksumType="FULL_OBJECT")  # as for a put
     upload_id = await create_upload(target, create)

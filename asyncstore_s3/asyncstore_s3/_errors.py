@@ -10,12 +10,14 @@ import aiohttp
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectTimeoutError,
     FlexibleChecksumError,
     HTTPClientError,
     IncompleteReadError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
+    ReadTimeoutError,
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
@@ -95,6 +97,34 @@ def _from_client_error(
     return cls(message, store=store, handle=handle)
 
 
+def _timeout_message(exc: BaseException) -> str:
+    """Say what timed out: which request, which timeout option and its value, how often."""
+    timeout = getattr(exc, "timeout", None)
+    endpoint = _origin(getattr(exc, "kwargs", {}).get("endpoint_url"))
+    if timeout is None:
+        what = "connecting to" if isinstance(exc, ConnectTimeoutError) else "waiting for"
+        return f"S3 request timed out {what} {endpoint}"
+    tries = f"{timeout.attempts} attempt{'s' if timeout.attempts != 1 else ''}"
+    if timeout.name == "connect_timeout":
+        return (
+            f"S3 {timeout.operation} timed out: no connection to {endpoint} within "
+            f"connect_timeout={timeout.seconds:g} s ({tries})"
+        )
+    after = "of sending its request" if timeout.name == "write_timeout" else "of asking"
+    return (
+        f"S3 {timeout.operation} timed out: no answer from {endpoint} within "
+        f"{timeout.name}={timeout.seconds:g} s {after} ({tries})"
+    )
+
+
+def _origin(url: object) -> str:
+    """Return ``scheme://host:port`` of a request URL (the key and query are left out)."""
+    if not isinstance(url, str) or "://" not in url:
+        return "the endpoint"
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{rest.split('/', 1)[0].split('?', 1)[0]}"
+
+
 def translate(
     exc: BaseException, *, store: str, handle: str | None, bucket: str
 ) -> StorageError | None:
@@ -107,6 +137,8 @@ def translate(
         return IntegrityError(
             "the downloaded bytes do not match the object's checksum", store=store, handle=handle
         )
+    if isinstance(exc, (ConnectTimeoutError, ReadTimeoutError)):
+        return TransientError(_timeout_message(exc), store=store, handle=handle)
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError, NoRegionError)):
         return ConfigError(f"S3 client configuration: {exc}", store=store, handle=handle)
     if isinstance(
@@ -140,7 +172,7 @@ def map_s3_errors(*, store: str, handle: str | None, bucket: str) -> Iterator[No
         NotFoundError: For ``NoSuchKey`` or HTTP 404.
         PermissionDeniedError: For ``AccessDenied``, bad credentials or HTTP 403.
         TransientError: For throttling, HTTP 5xx, timeouts and broken connections (after
-            botocore's retries).
+            botocore's retries); a timeout's message names the option that bounded it.
         ConfigError: For ``NoSuchBucket`` (naming the bucket) or missing credentials/region.
         IntegrityError: For checksum mismatches in either direction.
         StorageError: For anything else botocore raises.

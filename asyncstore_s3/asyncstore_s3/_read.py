@@ -27,6 +27,7 @@ from asyncstore.info import ObjectInfo
 from asyncstore.streams import ReadStream
 from asyncstore_s3._client import ClientLease, S3Client
 from asyncstore_s3._errors import error_code
+from asyncstore_s3._metadata import decode_metadata, read_content_type
 
 __all__ = [
     "ObjectRequests",
@@ -103,6 +104,7 @@ def info_from_response(handle: str, response: dict[str, Any]) -> ObjectInfo:
     """Build `ObjectInfo` from a GetObject or HeadObject response.
 
     A ranged GET carries the whole object's size in ``Content-Range`` (``bytes a-b/size``).
+    The content type and metadata are read back as `asyncstore_s3._metadata` stores them.
     """
     size = int(response.get("ContentLength") or 0)
     content_range = response.get("ContentRange")
@@ -118,8 +120,8 @@ def info_from_response(handle: str, response: dict[str, Any]) -> ObjectInfo:
         size=size,
         modified=modified,
         etag=response.get("ETag"),
-        content_type=response.get("ContentType"),
-        metadata=dict(response.get("Metadata") or {}),
+        content_type=read_content_type(response.get("ContentType")),
+        metadata=decode_metadata(response.get("Metadata")),
     )
 
 
@@ -367,6 +369,11 @@ class ObjectRequests:
         except ClientError as exc:
             code = error_code(exc)[0]
             if code == "InvalidRange":
+                return None
+            if code in ("NoSuchKey", "NotFound", "404") and "Range" in params and etag is None:
+                # SeaweedFS answers a ranged GET of an empty object whose key is also a
+                # prefix of others with 404, not 416: the HEAD that follows an unsatisfiable
+                # range tells a missing object (NotFoundError) from an empty one.
                 return None
             if code == "PreconditionFailed" and etag is not None:
                 raise StorageError(

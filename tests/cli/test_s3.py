@@ -11,11 +11,13 @@ from tests.s3server import Endpoint
 
 def s3_config(workdir: Path, endpoint: Endpoint, bucket: str) -> dict[str, str]:
     """Add an S3 store whose secrets come from the environment; return that environment."""
+    extra = "".join(f'{name} = "{value}"\n' for name, value in endpoint.options.items())
     with (workdir / "asyncstore.toml").open("a") as config:
         config.write(
             f'\n[stores.cloud]\nmodule = "s3"\nbucket = "{bucket}"\nprefix = "app/"\n'
             f'endpoint_url = "{endpoint.url}"\nregion = "{endpoint.region}"\n'
             'access_key_id = "${TEST_S3_KEY_ID}"\nsecret_access_key = "${TEST_S3_SECRET}"\n'
+            f"{extra}"
         )
     return {"TEST_S3_KEY_ID": endpoint.access_key_id, "TEST_S3_SECRET": endpoint.secret_access_key}
 
@@ -65,3 +67,18 @@ def test_check_passes_on_s3(
     assert report["failed"] == 0
     assert sum(r["outcome"] == "passed" for r in report["results"].values()) > 20
     assert boto3_client.list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+    # What the store declares it does not promise: its prefix shortens keys, and SeaweedFS
+    # lists in directory-tree order.
+    expected = ["max_key_bytes: keys of at most 1020 bytes, not 1024"]
+    if s3_endpoint.options.get("engine") == "seaweedfs":
+        expected.insert(
+            0,
+            "list_order: tree (listings come in directory-tree order, 'a/b'"
+            " before 'a-b'), not lexicographic",
+        )
+    assert report["promises_not_made"] == expected
+    table = cli("check", "cloud", "--filter", "list_is_in or longest", env=env)
+    assert table.returncode == 0, table.stdout[-2000:] + table.stderr
+    assert "2 passed, 0 failed, 0 skipped" in table.stdout
+    assert "promises this store declares it does not make:" in table.stdout
+    assert "max_key_bytes: keys of at most 1020 bytes" in table.stdout

@@ -162,12 +162,16 @@ class Target:
     region: str = ""
     part_size: int = 5 << 20
     xattrs: bool | None = None
+    server: str = ""
+    """For ``s3``: which S3 server the figures name (moto, seaweedfs)."""
 
     @property
     def label(self) -> str:
         """The backend as the figures name it."""
         if self.backend == "stack":
             return "compress→encrypt→fs"
+        if self.server:
+            return f"{self.backend} ({self.server})"
         return "fs (sidecars)" if self.xattrs is False else self.backend
 
     def to_json(self) -> str:

@@ -167,6 +167,7 @@ async def test_s3_survives_kills(
         prefix="app/",
         endpoint_url=s3_endpoint.url,
         region=s3_endpoint.region,
+        server=s3_endpoint.name,
     )
     env = {ACCESS_KEY_VAR: s3_endpoint.access_key_id, SECRET_KEY_VAR: s3_endpoint.secret_access_key}
     leftovers = partial(s3_leftovers, boto3_client, bucket)

@@ -401,6 +401,29 @@ async def test_a_response_slower_than_the_read_timeout_is_retried_then_gives_up(
     assert proxy.requests == 4
 
 
+async def test_a_write_answered_later_than_the_write_timeout_fails_in_bounded_time(
+    upstream: str, module_options: dict[str, Any], boto3_client: Any, bucket: str
+) -> None:
+    # A cluster that cannot place the bytes (a volume server down) may never answer a write:
+    # writes wait write_timeout for the first byte, not the read_timeout meant for reads.
+    boto3_client.put_object(Bucket=bucket, Key="obj", Body=b"bytes")
+    async with FaultProxy(upstream, delay=(1.5, 1.5)) as proxy:
+        async with through(
+            proxy, module_options, max_attempts=2, read_timeout=10, write_timeout=0.5
+        ) as module:
+            proxy.force("delay", times=2)
+            started = anyio.current_time()
+            with pytest.raises(TransientError) as caught:
+                await module.put(b"new bytes", key="obj")
+            assert anyio.current_time() - started < 3  # two attempts of 0.5 s, and backoff
+            assert "PutObject timed out" in str(caught.value)
+            assert "write_timeout=0.5 s of sending its request (2 attempts)" in str(caught.value)
+            proxy.force("delay")
+            # A read waits read_timeout; it sees the put, which the server did carry out.
+            assert (await module.stat("obj")).size == 9
+    assert proxy.injected == Counter(delay=3)
+
+
 # ---- writes whose outcome the client cannot see ------------------------------------------------
 
 

@@ -9,6 +9,7 @@ input round-trips exactly; no path outside the fs root is ever touched.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import stat as stat_module
 import time
@@ -18,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import example, given, settings
@@ -33,6 +35,7 @@ from asyncstore.errors import (
 from asyncstore.memory import MemoryModule
 from asyncstore.module import StorageModule
 from asyncstore.streams import ReadStream
+from asyncstore.testing import LIST_ORDERS
 from tests.reliability.harness import Figures, scaled
 from tests.reliability.strategies import (
     RELIABILITY,
@@ -54,9 +57,10 @@ from tests.reliability.strategies import (
     stream_ops,
     valid_keys,
 )
+from tests.s3server import SERVERS, Endpoint, scratch_bucket
 
 SECTION = "Fuzzed input"
-TARGETS = ["memory", "fs", "fs-sidecar", "s3", "compress+encrypt"]
+TARGETS = ["memory", "fs", "fs-sidecar", *(f"s3-{name}" for name in SERVERS), "compress+encrypt"]
 # Examples per test in a regular run and in a full run: S3 requests cost 5-20 ms on moto.
 EXAMPLES = {
     "memory": (200, 5000),
@@ -108,7 +112,7 @@ async def _open(
         if name == "fs":
             return FileSystemModule(root=str(area / "root")), ()
         return FileSystemModule(root=str(area / "root"), xattrs=False, fsync=False), ()
-    if name == "s3":
+    if name.startswith("s3"):
         from asyncstore_s3 import S3Module
 
         assert s3_options is not None
@@ -123,8 +127,27 @@ async def _open(
 
 @pytest.fixture(params=TARGETS)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
+    with contextlib.ExitStack() as buckets:
+        yield from _target(request, tmp_path, buckets)
+
+
+def _target(
+    request: pytest.FixtureRequest, tmp_path: Path, buckets: contextlib.ExitStack
+) -> Iterator[Target]:
     name = request.param
-    s3_options = request.getfixturevalue("module_options") if name == "s3" else None
+    s3_options = None
+    if name.startswith("s3-"):
+        # Each S3 server the tests run against is a target of its own.
+        endpoint: Endpoint = request.getfixturevalue(f"{name[3:]}_endpoint")
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint.url,
+            aws_access_key_id=endpoint.access_key_id,
+            aws_secret_access_key=endpoint.secret_access_key,
+            region_name=endpoint.region,
+        )
+        bucket = buckets.enter_context(scratch_bucket(client, endpoint))
+        s3_options = {"bucket": bucket, **endpoint.module_options()}
     area = tmp_path / "area"
     # Neighbours of the root that a path escaping it would land on.
     (area / "sibling").mkdir(parents=True)
@@ -185,7 +208,7 @@ def run_examples(
 
 
 def examples(target: Target, factor: float = 1.0) -> settings:
-    quick, full = EXAMPLES[target.name]
+    quick, full = EXAMPLES["s3" if target.name.startswith("s3") else target.name]
     return settings(RELIABILITY, max_examples=max(1, int(scaled(quick, full) * factor)))
 
 
@@ -376,7 +399,7 @@ def test_list_prefixes(target: Target, figures: Figures) -> None:
     """Hostile prefixes are refused with InvalidKeyError; valid ones list exactly their keys."""
     for key in LISTED:
         target.run(target.module.put, key.encode(), key=key)
-    stored = sorted(LISTED)
+    stored = sorted(LISTED, key=LIST_ORDERS[target.module.capabilities()["list_order"]])
 
     def make(tally: Tally) -> Callable[[], None]:
         @examples(target, 2)

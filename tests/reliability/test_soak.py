@@ -141,7 +141,7 @@ def test_long_lived_s3(s3_endpoint: Endpoint, bucket: str, figures: Figures) -> 
         timeout=scaled(300, 3 * 3600),
     )
     summary = check(report, operations)
-    record(figures, "s3 (moto)", report, summary)
+    record(figures, f"s3 ({s3_endpoint.name})", report, summary)
 
 
 def test_the_soak_catches_leaks(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ from datetime import datetime, timezone
 
 import pytest
 
+import asyncstore
+from asyncstore.errors import ConfigError
 from asyncstore_s3 import S3Options
 from asyncstore_s3._client import parse_timestamp
 
@@ -74,3 +76,55 @@ def test_client_kwargs() -> None:
 )
 def test_parse_timestamp(text: str, expected: datetime) -> None:
     assert parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "problem"),
+    [
+        ("http://127.0.0.1:9000//docs/notes.txt", "has a path ('//docs/notes.txt')"),
+        ("http://127.0.0.1:9000/docs/notes.txt", "has a path"),
+        ("http://127.0.0.1:9000?region=x", "query or fragment"),
+        ("http://127.0.0.1:9000#x", "query or fragment"),
+        ("127.0.0.1:9000", "http:// or https://"),
+        ("ftp://127.0.0.1", "http:// or https://"),
+        ("http://", "names no host"),
+        ("http://127.0.0.1:99999", "port"),
+        ("http://user:hunter2@127.0.0.1:9000", "credentials do not belong"),
+    ],
+)
+def test_an_endpoint_url_that_cannot_be_one_is_refused(endpoint: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        S3Options(bucket="b", endpoint_url=endpoint)
+    message = str(caught.value)
+    assert problem in message
+    assert "s3://bucket/prefix?endpoint_url=http://host:port" in message  # the expected form
+    assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    "endpoint", ["http://127.0.0.1:9000", "https://s3.example.com/", "HTTPS://[::1]:8333"]
+)
+def test_endpoint_urls_that_are_accepted(endpoint: str) -> None:
+    assert S3Options(bucket="b", endpoint_url=endpoint).endpoint_url == endpoint
+
+
+def test_a_key_placed_after_the_query_of_a_url_is_refused() -> None:
+    # The key meant for URL//KEY lands in endpoint_url; the server would then say the
+    # bucket does not exist.
+    with pytest.raises(ConfigError, match=r"has a path \('//docs/notes.txt'\)"):
+        asyncstore.open_store("s3://bucket/app?endpoint_url=http://127.0.0.1:9000//docs/notes.txt")
+
+
+def test_engine_and_write_timeout_options() -> None:
+    assert S3Options(bucket="b").engine == "aws"
+    assert S3Options(bucket="b", engine="seaweedfs").engine == "seaweedfs"
+    with pytest.raises(ConfigError, match="engine must be one of aws, seaweedfs"):
+        S3Options(bucket="b", engine="minio")
+    assert S3Options(bucket="b").write_timeout == 30.0
+    with pytest.raises(ConfigError, match="write_timeout"):
+        S3Options(bucket="b", write_timeout=0)
+
+
+def test_presigned_urls_are_sigv4() -> None:
+    # botocore presigns S3 URLs with SigV2 unless told otherwise.
+    assert S3Options(bucket="b").client_kwargs()["config"].signature_version == "s3v4"

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import (
     ClientError,
+    ConnectTimeoutError,
     EndpointConnectionError,
     FlexibleChecksumError,
     ReadTimeoutError,
@@ -22,6 +23,7 @@ from asyncstore.errors import (
     TransientError,
 )
 from asyncstore_s3 import S3Module, map_s3_errors
+from asyncstore_s3._events import Timeout
 from tests.s3server import free_loopback_port
 
 pytestmark = pytest.mark.anyio
@@ -159,3 +161,44 @@ def test_bad_options_are_config_errors(options: dict[str, Any]) -> None:
     with pytest.raises((ConfigError, ValueError)) as caught:
         S3Module(**options)
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("error", "timeout", "expected"),
+    [
+        (
+            ReadTimeoutError(endpoint_url="http://127.0.0.1:8333/bucket/a/b?uploadId=1"),
+            Timeout("UploadPart", "write_timeout", 2.5, 3),
+            "S3 UploadPart timed out: no answer from http://127.0.0.1:8333 within "
+            "write_timeout=2.5 s of sending its request (3 attempts)",
+        ),
+        (
+            ReadTimeoutError(endpoint_url="https://s3.example.com/bucket/a/b"),
+            Timeout("HeadObject", "read_timeout", 60, 1),
+            "S3 HeadObject timed out: no answer from https://s3.example.com within "
+            "read_timeout=60 s of asking (1 attempt)",
+        ),
+        (
+            ConnectTimeoutError(endpoint_url="http://10.0.0.1:9000/bucket/k"),
+            Timeout("PutObject", "connect_timeout", 10, 5),
+            "S3 PutObject timed out: no connection to http://10.0.0.1:9000 within "
+            "connect_timeout=10 s (5 attempts)",
+        ),
+        (
+            ReadTimeoutError(endpoint_url="http://127.0.0.1:9/b/k"),
+            None,
+            "S3 request timed out waiting for http://127.0.0.1:9",
+        ),
+    ],
+    ids=["write", "read", "connect", "unnamed"],
+)
+def test_a_timeout_says_what_timed_out(
+    error: Exception, timeout: Timeout | None, expected: str
+) -> None:
+    if timeout is not None:
+        error.timeout = timeout  # type: ignore[attr-defined]
+    with pytest.raises(TransientError) as caught:
+        with map_s3_errors(store="s3", handle="a/b", bucket="bucket"):
+            raise error
+    assert str(caught.value).startswith(expected), str(caught.value)
+    assert "uploadId" not in str(caught.value)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -10,7 +12,7 @@ import anyio.to_thread
 import pytest
 
 import asyncstore
-from asyncstore.errors import ConfigError
+from asyncstore.errors import ConfigError, InvalidKeyError, PermissionDeniedError
 from asyncstore_s3 import S3Module
 
 from ._helpers import MiB, count_requests, crc32_b64, pattern
@@ -63,6 +65,42 @@ async def test_capabilities(s3_module: S3Module) -> None:
         assert capabilities[name] is True
     assert capabilities["max_object_size"] == 5 << 40
     assert capabilities["cdmi_encryption"] == []
+    assert capabilities["max_key_bytes"] == 1024
+
+
+def test_capabilities_follow_the_prefix_and_the_engine() -> None:
+    default = S3Module(bucket="b")
+    assert default.capabilities()["list_order"] == "lexicographic"
+    seaweed = S3Module(bucket="b", prefix="tenant/é", engine="seaweedfs")
+    assert seaweed.capabilities()["list_order"] == "tree"
+    assert seaweed.capabilities()["max_key_bytes"] == 1024 - len(b"tenant/\xc3\xa9/")
+
+
+async def test_a_prefixed_store_checks_the_full_key_before_any_request(
+    module_options: dict[str, Any], boto3_client: Any, bucket: str
+) -> None:
+    prefix = "tenant-é/"  # 10 bytes
+    async with S3Module(prefix=prefix, **module_options) as store:
+        limit = store.capabilities()["max_key_bytes"]
+        assert limit == 1024 - len(prefix.encode())
+        longest = "/".join(["k" * 200] * 4) + "/" + "k" * (limit - 804)
+        await store.put(b"fits", key=longest)
+        stored = boto3_client.get_object(Bucket=bucket, Key=prefix + longest)
+        assert stored["Body"].read() == b"fits"
+        requests = await count_requests(store)
+        too_long = longest + "k"
+        operations = [
+            lambda: store.put(b"x", key=too_long),
+            lambda: store.stat(too_long),
+            lambda: store.get_read_stream(too_long),
+            lambda: store.delete(too_long),
+            lambda: store.copy(longest, key=too_long),
+            lambda: store.presign(too_long),
+        ]
+        for operation in operations:
+            with pytest.raises(InvalidKeyError, match=f"the limit is {limit}"):
+                await operation()
+        assert sum(requests.values()) == 0
 
 
 async def test_statistics(s3_module: S3Module) -> None:
@@ -81,12 +119,15 @@ def fetch(request: str | urllib.request.Request) -> bytes:
         return bytes(response.read())
 
 
-async def test_presigned_get_and_put_with_a_plain_http_client(s3_module: S3Module) -> None:
+async def test_presigned_get_and_put_with_a_plain_http_client(
+    s3_module: S3Module, s3_endpoint: Any
+) -> None:
     await s3_module.put(b"presigned bytes", key="shared/file.txt", content_type="text/plain")
     url = await s3_module.presign("shared/file.txt", expires=60)
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url  # SigV4, as AWS requires
     assert await anyio.to_thread.run_sync(fetch, url) == b"presigned bytes"
     upload = await s3_module.presign("shared/upload.bin", method="PUT", expires=60)
-    # urllib would label the body as a form otherwise, which servers may parse as one.
+    # A client sends the Content-Type it likes (SigV2 signed it, so the URL failed then).
     request = urllib.request.Request(
         upload,
         data=b"uploaded by url",
@@ -96,6 +137,17 @@ async def test_presigned_get_and_put_with_a_plain_http_client(s3_module: S3Modul
     await anyio.to_thread.run_sync(fetch, request)
     async with await s3_module.get_read_stream("shared/upload.bin") as stream:
         assert await stream.read() == b"uploaded by url"
+    typed = urllib.request.Request(
+        upload, data=b"typed", method="PUT", headers={"Content-Type": "text/csv"}
+    )
+    await anyio.to_thread.run_sync(fetch, typed)
+    assert (await s3_module.stat("shared/upload.bin")).content_type == "text/csv"
+    if s3_endpoint.checks_signatures:
+        forged = url.replace("shared/file.txt", "shared/upload.bin")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            await anyio.to_thread.run_sync(fetch, forged)
+        refused.value.close()
+        assert refused.value.code == 403
     with pytest.raises(ValueError):
         await s3_module.presign("x", method="PATCH")
     with pytest.raises(ValueError):
@@ -155,14 +207,25 @@ async def test_reconfigure_swaps_credentials_without_dropping_streams(
     old_client = s3_module._pool._current
     stream = await s3_module.get_read_stream("obj")
     head = await stream.read(1000)
-    await s3_module.reconfigure(
-        access_key_id=s3_endpoint.access_key_id,
-        secret_access_key=s3_endpoint.secret_access_key,
-        session_token="rotated-token",
-    )
-    assert s3_module.options.session_token == "rotated-token"
+    if s3_endpoint.read_only is not None:
+        # Real credentials to rotate to: the server's read-only user.
+        key_id, secret = s3_endpoint.read_only
+        rotated = {"access_key_id": key_id, "secret_access_key": secret}
+    else:
+        # moto accepts any credentials: a made-up session token shows the swap.
+        rotated = {
+            "access_key_id": s3_endpoint.access_key_id,
+            "secret_access_key": s3_endpoint.secret_access_key,
+            "session_token": "rotated-token",
+        }
+    await s3_module.reconfigure(**rotated)
+    for name, value in rotated.items():
+        assert getattr(s3_module.options, name) == value
     # New work uses a new client; the open stream finishes on the old one.
     assert await s3_module.get_size("obj") == len(data)
+    if s3_endpoint.read_only is not None and s3_endpoint.checks_signatures:
+        with pytest.raises(PermissionDeniedError):
+            await s3_module.put(b"denied", key="obj")
     assert s3_module._pool._current is not old_client
     assert old_client is not None and not old_client.closed
     rest = await stream.read()
@@ -203,3 +266,45 @@ async def test_aclose_then_reuse(module_options: dict[str, Any]) -> None:
     assert store._pool._current is None
     assert await store.get_size("a") == 1  # a new client is created on use
     await store.aclose()
+
+
+async def test_no_content_type_reads_back_as_none_everywhere(
+    module_options: dict[str, Any], boto3_client: Any, bucket: str
+) -> None:
+    # SeaweedFS would guess "text/plain; charset=utf-8" for these bytes were none sent.
+    data = b"plain words, no type given"
+    async with S3Module(part_size=5 * MiB, **module_options) as store:
+        await store.put(data, key="untyped")
+        await store.put(pattern(6 * MiB, seed=34), key="untyped-parts")
+        store._copy_limit = 5 * MiB  # the multipart copy sets the type itself
+        await store.copy("untyped-parts", key="untyped-copy")
+        for key in ("untyped", "untyped-parts", "untyped-copy"):
+            assert (await store.stat(key)).content_type is None, key
+            head = boto3_client.head_object(Bucket=bucket, Key=key)
+            assert head["ContentType"] == "application/octet-stream", key
+        async with await store.get_read_stream("untyped") as stream:
+            assert stream.info.content_type is None
+    # An object another tool stored with AWS's own label for "no type" reads as untyped too.
+    boto3_client.put_object(
+        Bucket=bucket, Key="labelled", Body=b"x", ContentType="binary/octet-stream"
+    )
+    async with S3Module(**module_options) as store:
+        assert (await store.stat("labelled")).content_type is None
+
+
+async def test_an_endpoint_of_another_engine_is_named_in_one_warning(
+    module_options: dict[str, Any], s3_endpoint: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    untold = {name: value for name, value in module_options.items() if name != "engine"}
+    with caplog.at_level(logging.WARNING, logger="asyncstore_s3"):
+        async with S3Module(**untold) as store:
+            await store.put(b"x", key="a")
+            await store.put(b"y", key="b")
+        async with S3Module(**module_options) as store:
+            await store.put(b"z", key="c")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "asyncstore_s3"]
+    if s3_endpoint.name == "seaweedfs":
+        assert len(warnings) == 1
+        assert "set engine='seaweedfs'" in warnings[0] and "SeaweedFS" in warnings[0]
+    else:
+        assert warnings == []

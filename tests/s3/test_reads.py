@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from asyncstore.errors import NotFoundError
 from asyncstore_s3 import S3Module
 
 from ._helpers import MiB, count_requests, pattern
@@ -123,3 +124,17 @@ async def test_streams_left_open_do_not_block_other_work(module_options: dict[st
             await stream.aclose()
         async with await store.get_read_stream("obj") as stream:
             assert await stream.read() == DATA
+
+
+async def test_a_range_of_an_empty_object_that_is_also_a_prefix(s3_module: S3Module) -> None:
+    # SeaweedFS answers such a ranged GET with 404 (a plain empty object gets 416).
+    await s3_module.put(b"", key="dir")
+    await s3_module.put(b"child", key="dir/child")
+    for start, end in ((0, 1), (0, None), (3, 10)):
+        async with await s3_module.get_read_stream("dir", start=start, end=end) as stream:
+            assert stream.size == 0
+            assert await stream.read() == b""
+    with pytest.raises(NotFoundError):
+        await s3_module.get_read_stream("missing", start=0, end=1)
+    with pytest.raises(NotFoundError):
+        await s3_module.get_read_stream("dir/missing", start=2)

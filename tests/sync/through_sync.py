@@ -79,6 +79,8 @@ class SyncBackedModule(StorageModule):
         key: str | None = None,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
     ) -> str:
         token = anyio.lowlevel.current_token()
         return await anyio.to_thread.run_sync(
@@ -87,6 +89,8 @@ class SyncBackedModule(StorageModule):
                 key=key,
                 metadata=metadata,
                 content_type=content_type,
+                overwrite=overwrite,
+                if_match=if_match,
             )
         )
 
@@ -97,14 +101,18 @@ class SyncBackedModule(StorageModule):
         *,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
-    ) -> None:
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str | None:
         token = anyio.lowlevel.current_token()
-        await anyio.to_thread.run_sync(
+        return await anyio.to_thread.run_sync(
             lambda: self.store.assign(
                 handle,
                 self._thread_source(source, token),
                 metadata=metadata,
                 content_type=content_type,
+                overwrite=overwrite,
+                if_match=if_match,
             )
         )
 
@@ -115,10 +123,10 @@ class SyncBackedModule(StorageModule):
         return await anyio.to_thread.run_sync(self.store.available, handle)
 
     async def get_read_stream(
-        self, handle: str, *, start: int = 0, end: int | None = None
+        self, handle: str, *, start: int = 0, end: int | None = None, if_match: str | None = None
     ) -> ReadStream:
         stream = await anyio.to_thread.run_sync(
-            lambda: self.store.get_read_stream(handle, start=start, end=end)
+            lambda: self.store.get_read_stream(handle, start=start, end=end, if_match=if_match)
         )
         return _ThreadReadStream(stream, start=min(start, stream.info.size))
 
@@ -137,11 +145,20 @@ class SyncBackedModule(StorageModule):
         finally:
             await anyio.to_thread.run_sync(listing.close)
 
-    async def delete(self, handle: str) -> None:
-        await anyio.to_thread.run_sync(self.store.delete, handle)
+    async def delete(self, handle: str, *, if_match: str | None = None) -> None:
+        await anyio.to_thread.run_sync(lambda: self.store.delete(handle, if_match=if_match))
 
-    async def copy(self, handle: str, *, key: str | None = None) -> str:
-        return await anyio.to_thread.run_sync(lambda: self.store.copy(handle, key=key))
+    async def copy(
+        self,
+        handle: str,
+        *,
+        key: str | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> str:
+        return await anyio.to_thread.run_sync(
+            lambda: self.store.copy(handle, key=key, overwrite=overwrite, if_match=if_match)
+        )
 
     async def statistics(self) -> dict[str, Any]:
         return await anyio.to_thread.run_sync(self.store.statistics)
