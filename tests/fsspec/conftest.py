@@ -1,4 +1,5 @@
-"""Fixtures of the fsspec bridge tests: store specs for memory, fs and the loopback S3 server,
+"""Fixtures of the fsspec bridge tests: store specs for memory, fs and the loopback S3 server
+(moto's: the bridge's S3 side is asyncstore-s3 or s3fs, whose engines are tested elsewhere),
 and `AsyncStoreFileSystem` instances over them that close their stores afterwards."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 
 from asyncstore.fsspec import AsyncStoreFileSystem
-from tests.s3server import Endpoint
+from tests.s3server import Endpoint, scratch_bucket
 
 
 def s3_spec(endpoint: Endpoint, bucket: str) -> str:
@@ -27,6 +28,27 @@ def s3_spec(endpoint: Endpoint, bucket: str) -> str:
     return f"s3://{bucket}?{query}"
 
 
+@pytest.fixture(scope="session")
+def moto_client(moto_endpoint: Endpoint) -> Any:
+    """A boto3 client of the moto server."""
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint.url,
+        aws_access_key_id=moto_endpoint.access_key_id,
+        aws_secret_access_key=moto_endpoint.secret_access_key,
+        region_name=moto_endpoint.region,
+    )
+
+
+@pytest.fixture
+def moto_bucket(moto_client: Any, moto_endpoint: Endpoint) -> Iterator[str]:
+    """An empty bucket of the moto server, emptied after the test."""
+    with scratch_bucket(moto_client, moto_endpoint) as name:
+        yield name
+
+
 @pytest.fixture(params=["memory", "fs", "s3"])
 def store_spec(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     """A store spec of each kind the bridge is tested over."""
@@ -34,8 +56,8 @@ def store_spec(request: pytest.FixtureRequest, tmp_path: Any) -> str:
         return "memory://"
     if request.param == "fs":
         return f"fs://{tmp_path / 'store'}"
-    endpoint = request.getfixturevalue("s3_endpoint")
-    return s3_spec(endpoint, request.getfixturevalue("bucket"))
+    endpoint = request.getfixturevalue("moto_endpoint")
+    return s3_spec(endpoint, request.getfixturevalue("moto_bucket"))
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ so the suite skips exactly those checks, by capability.
 """
 
 from collections.abc import AsyncIterator
-from typing import Any
 from uuid import uuid4
 
 import pytest
 
 from asyncstore.fsspec import FsspecModule
 from asyncstore.testing import StorageModuleTests
+from tests.s3server import Endpoint
 
 
 class TestFsspecMemoryConformance(StorageModuleTests):
@@ -47,13 +47,15 @@ class TestFsspecS3Conformance(StorageModuleTests):
     """s3fs against the loopback S3 server, driven natively on the event loop."""
 
     @pytest.fixture
-    async def module(self, module_options: dict[str, Any]) -> AsyncIterator[FsspecModule]:
+    async def module(
+        self, moto_endpoint: Endpoint, moto_bucket: str
+    ) -> AsyncIterator[FsspecModule]:
         async with FsspecModule(
             protocol="s3",
-            root=module_options["bucket"],
-            key=module_options["access_key_id"],
-            secret=module_options["secret_access_key"],
-            endpoint_url=module_options["endpoint_url"],
-            client_kwargs={"region_name": module_options["region"]},
+            root=moto_bucket,
+            key=moto_endpoint.access_key_id,
+            secret=moto_endpoint.secret_access_key,
+            endpoint_url=moto_endpoint.url,
+            client_kwargs={"region_name": moto_endpoint.region},
         ) as store:
             yield store

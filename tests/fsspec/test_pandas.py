@@ -25,8 +25,8 @@ def frame() -> pd.DataFrame:
 
 
 @pytest.fixture
-def s3_options(s3_endpoint: Any, bucket: str) -> Any:
-    yield {"store": s3_spec(s3_endpoint, bucket)}
+def s3_options(moto_endpoint: Any, moto_bucket: str) -> Any:
+    yield {"store": s3_spec(moto_endpoint, moto_bucket)}
     for fs in list(AsyncStoreFileSystem._cache.values()):
         fs.close()
     AsyncStoreFileSystem.clear_instance_cache()
