@@ -31,11 +31,8 @@ class TestFsspecMemoryConformance(StorageModuleTests):
 
 
 class TestFsspecLocalConformance(StorageModuleTests):
-    """fsspec's local filesystem: transactional files renamed into place."""
-
-    @pytest.fixture(params=["asyncio", "trio"])
-    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
-        return str(request.param)
+    """fsspec's local filesystem: transactional files renamed into place (the blocking
+    filesystems' path on trio is the memory class's)."""
 
     @pytest.fixture
     async def module(self, tmp_path) -> AsyncIterator[FsspecModule]:
