@@ -27,6 +27,7 @@ from asyncstore.errors import (
     PreconditionFailedError,
     StorageError,
     StorageFullError,
+    TransformError,
     TransientError,
     UnsupportedError,
 )
@@ -40,6 +41,15 @@ if TYPE_CHECKING:
     from asyncstore.context import ModuleContext
     from asyncstore.memory import MemoryModule
     from asyncstore.registry import PluginDescription, PluginInfo, Registry
+    from asyncstore.transforms import (
+        InputInfo,
+        InputStream,
+        OutputStream,
+        Transform,
+        TransformContext,
+        TransformResult,
+        run_transform,
+    )
 
 __version__ = "0.1.0"
 
@@ -49,6 +59,8 @@ __all__ = [
     "Config",
     "ConfigError",
     "Handle",
+    "InputInfo",
+    "InputStream",
     "IntegrityError",
     "InvalidConditionError",
     "InvalidKeyError",
@@ -58,6 +70,7 @@ __all__ = [
     "ModuleContext",
     "NotFoundError",
     "ObjectInfo",
+    "OutputStream",
     "PermissionDeniedError",
     "PluginDescription",
     "PluginError",
@@ -71,6 +84,10 @@ __all__ = [
     "StorageFullError",
     "StorageModule",
     "Store",
+    "Transform",
+    "TransformContext",
+    "TransformError",
+    "TransformResult",
     "TransientError",
     "UnsupportedError",
     "check_conditions",
@@ -78,6 +95,7 @@ __all__ = [
     "iter_source",
     "open_store",
     "plugins",
+    "run_transform",
     "validate_key",
     "validate_metadata",
     "validate_prefix",
@@ -92,6 +110,14 @@ _LAZY = {
     "PluginDescription": "asyncstore.registry",
     "PluginInfo": "asyncstore.registry",
     "Registry": "asyncstore.registry",
+    # Stream transforms: the whole machinery loads on first use of one of these.
+    "InputInfo": "asyncstore.transforms",
+    "InputStream": "asyncstore.transforms",
+    "OutputStream": "asyncstore.transforms",
+    "Transform": "asyncstore.transforms",
+    "TransformContext": "asyncstore.transforms",
+    "TransformResult": "asyncstore.transforms",
+    "run_transform": "asyncstore.transforms",
 }
 
 

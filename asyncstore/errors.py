@@ -17,9 +17,10 @@ the matching builtin so that code written against the standard library keeps wor
     ├── StorageFullError
     ├── TransientError           retryable: timeouts, throttling, 5xx after retries
     ├── ConfigError
-    └── PluginError
-        ├── PluginNotFoundError
-        └── PluginLoadError
+    ├── PluginError
+    │   ├── PluginNotFoundError
+    │   └── PluginLoadError
+    └── TransformError           a stream transform failed (names it, chains the cause)
 
 Misuse (bad keys, bad metadata, bad configuration) is raised before any I/O; I/O failures are
 translated at each backend's boundary and chained to the native error (``raise … from``).
@@ -44,6 +45,7 @@ __all__ = [
     "PreconditionFailedError",
     "StorageError",
     "StorageFullError",
+    "TransformError",
     "TransientError",
     "UnsupportedError",
 ]
@@ -156,3 +158,43 @@ class PluginNotFoundError(PluginError):
 
 class PluginLoadError(PluginError):
     """A plugin was found but failed to import or is ambiguous."""
+
+
+class TransformError(StorageError):
+    """A stream transform failed, was misused, or its worker process crashed or hung.
+
+    Raised by `asyncstore.run_transform` and by transformed reads and writes; the original
+    error is chained (``raise ... from``) and nothing partial is stored at any output.
+    Errors of the inputs and outputs themselves (a missing object, a full store) are not
+    wrapped: they are raised as they are.
+
+    Attributes:
+        transform: The name of the transform involved.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        transform: str,
+        store: str | None = None,
+        handle: str | None = None,
+    ) -> None:
+        super().__init__(message, store=store, handle=handle)
+        self.transform = transform
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_transform_error,
+            (type(self), self.message, self.transform, self.store, self.handle),
+        )
+
+
+def _rebuild_transform_error(
+    cls: type[TransformError],
+    message: str,
+    transform: str,
+    store: str | None,
+    handle: str | None,
+) -> TransformError:
+    return cls(message, transform=transform, store=store, handle=handle)

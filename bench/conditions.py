@@ -1,7 +1,8 @@
 """Benchmark the cost of conditional writes against plain ones, on the same store in one run.
 
     python bench/conditions.py                        # fs (with and without fsync), memory
-    python bench/conditions.py --s3                   # and S3 on a moto server it starts
+    python bench/conditions.py --s3                   # and S3 on moto and SeaweedFS servers
+                                                      # it starts on loopback
     python bench/conditions.py --endpoint URL         # and S3 on any endpoint (credentials
                                                       # from AWS_ACCESS_KEY_ID/SECRET)
 
@@ -95,7 +96,9 @@ async def memory_store() -> AsyncIterator[StorageModule]:
 
 
 @contextlib.asynccontextmanager
-async def s3_store(url: str, key_id: str, secret: str) -> AsyncIterator[StorageModule]:
+async def s3_store(
+    url: str, key_id: str, secret: str, **extra: Any
+) -> AsyncIterator[StorageModule]:
     import boto3
 
     from asyncstore_s3 import S3Module
@@ -111,7 +114,7 @@ async def s3_store(url: str, key_id: str, secret: str) -> AsyncIterator[StorageM
     client.create_bucket(Bucket=bucket)
     try:
         options = {"access_key_id": key_id, "secret_access_key": secret}
-        async with S3Module(bucket=bucket, endpoint_url=url, **options) as store:
+        async with S3Module(bucket=bucket, endpoint_url=url, **options, **extra) as store:
             yield store
     finally:
         paginator = client.get_paginator("list_objects_v2")
@@ -129,11 +132,17 @@ async def main(args: argparse.Namespace) -> None:
     ]
     with contextlib.ExitStack() as stack:
         if args.s3:
+            from tests import seaweedfs
             from tests.s3server import moto_server
 
             log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             url = stack.enter_context(moto_server(log_dir, "bench", "bench"))
-            stores.append(("s3 (moto)", lambda: s3_store(url, "bench", "bench")))
+            stores.append(("s3 (moto)", lambda: s3_store(url, "bench", "bench", engine="moto")))
+            weed = stack.enter_context(seaweedfs.seaweedfs_server(log_dir / "seaweedfs"))
+            key_id, secret = seaweedfs.READ_WRITE
+            stores.append(
+                ("s3 (seaweedfs)", lambda: s3_store(weed.url, key_id, secret, engine="seaweedfs"))
+            )
         if args.endpoint:
             key_id = os.environ.get("AWS_ACCESS_KEY_ID", "")
             secret = os.environ.get("AWS_SECRET_ACCESS_KEY", "")

@@ -103,6 +103,8 @@ def _wait_until_ready(url: str, process: subprocess.Popen[bytes], timeout: float
 def moto_server(log_dir: Path, access_key_id: str, secret_access_key: str) -> Iterator[str]:
     """Run a moto server process on a free loopback port; yield its URL, stop it at the end.
 
+    The server is `tests.motoserver`: moto's own, deciding each object request in one step.
+
     Its output goes to ``server.log`` in ``log_dir``; the credentials are the environment's.
     """
     port = free_loopback_port()
@@ -111,10 +113,13 @@ def moto_server(log_dir: Path, access_key_id: str, secret_access_key: str) -> It
         **os.environ,
         "AWS_ACCESS_KEY_ID": access_key_id,
         "AWS_SECRET_ACCESS_KEY": secret_access_key,
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     with open(log_dir / "server.log", "wb") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "tests.motoserver", "-H", "127.0.0.1", "-p", str(port)],
             stdout=output,
             stderr=subprocess.STDOUT,
             env=env,
@@ -152,6 +157,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint
             "testing",
             "us-east-1",
             name="moto",
+            options={"engine": "moto"},
             checks_signatures=False,
             kms=True,
             sts=True,

@@ -17,6 +17,8 @@ from asyncstore.cli._info import caps, plugins, stats, stores
 from asyncstore.cli._maintenance import cleanup, repair
 from asyncstore.cli._objects import cat, get, ls, put, rm, stat
 from asyncstore.cli._scaffold import new_plugin
+from asyncstore.cli._scaffold_transform import new_transform
+from asyncstore.cli._transforms import run_command
 
 __all__ = ["cli", "main"]
 
@@ -54,6 +56,8 @@ for command in (
     repair,
     cleanup,
     new_plugin,
+    run_command,
+    new_transform,
 ):
     cli.add_command(command)
 

@@ -10,9 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from asyncstore.cli._common import emit_json, parse_target, run, state
+from asyncstore.cli._transforms import transform_rows
 from asyncstore.registry import Registry, default_registry
-
-TRANSFORMS_GROUP = "asyncstore.transforms"
 
 
 def _plugin_rows(registry: Registry, kind: str, verbose: bool) -> list[dict[str, Any]]:
@@ -54,7 +53,7 @@ def _plugin_rows(registry: Registry, kind: str, verbose: bool) -> list[dict[str,
 def plugins(verbose: bool, as_json: bool) -> None:
     """List installed storage modules and transforms (without importing them)."""
     rows = _plugin_rows(default_registry(), "module", verbose)
-    rows += _plugin_rows(Registry(group=TRANSFORMS_GROUP), "transform", False)
+    rows += transform_rows(verbose)
     if as_json:
         emit_json(rows)
         return

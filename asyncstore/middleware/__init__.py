@@ -1,7 +1,7 @@
 """Middleware: modules that wrap other modules, to transform their bytes or to show a view.
 
 Each lives in its own module and is registered as a plugin (``encrypt``, ``compress``,
-``dedup``, ``replicate``; the views ``readonly``, ``prefix`` and ``mount``);
+``dedup``, ``replicate``, ``transform``; the views ``readonly``, ``prefix`` and ``mount``);
 a config file names the inner store by store name or URL, and layers stack in any order::
 
     [stores.secure]
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from asyncstore.middleware.prefix import PrefixModule
     from asyncstore.middleware.readonly import ReadOnlyModule
     from asyncstore.middleware.replicate import ReplicationModule
+    from asyncstore.middleware.transform import TransformModule
 
 __all__ = [
     "CompressionModule",
@@ -36,6 +37,7 @@ __all__ = [
     "PrefixModule",
     "ReadOnlyModule",
     "ReplicationModule",
+    "TransformModule",
 ]
 
 _LAZY = {
@@ -46,6 +48,7 @@ _LAZY = {
     "PrefixModule": "asyncstore.middleware.prefix",
     "ReadOnlyModule": "asyncstore.middleware.readonly",
     "ReplicationModule": "asyncstore.middleware.replicate",
+    "TransformModule": "asyncstore.middleware.transform",
 }
 
 

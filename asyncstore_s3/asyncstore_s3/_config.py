@@ -39,7 +39,7 @@ _ADDRESSING = ("auto", "path", "virtual")
 _RETRY_MODES = ("standard", "adaptive", "legacy")
 _CHECKSUMS = ("crc32", "md5", "none")
 _SSE = ("AES256", "aws:kms", "aws:kms:dsse")
-ENGINES = ("aws", "seaweedfs")
+ENGINES = ("aws", "seaweedfs", "moto")
 """The S3 engines whose differences from AWS S3 a store knows (see `S3Options.engine`)."""
 # Options that `reconfigure` may change on a live store: the credentials and where they come
 # from. Everything else shapes requests already in flight, so it is fixed for the instance.
@@ -103,7 +103,7 @@ class S3Options:
     ca_bundle: str | None = None
     """A CA bundle file to verify TLS certificates with."""
     engine: str = "aws"
-    """The S3 engine behind the endpoint: ``aws`` (AWS S3 semantics) or ``seaweedfs``."""
+    """The S3 engine behind the endpoint: ``aws`` (AWS S3 semantics), ``seaweedfs`` or ``moto``."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.bucket, str) or not self.bucket:

@@ -24,10 +24,14 @@ __all__ = ["copy_object"]
 
 async def copy_object(
     target: Target, source_key: str, source: ObjectInfo, *, limit: int = MAX_PART_SIZE
-) -> None:
+) -> str | None:
     """Copy the object at ``source_key`` (described by ``source``) to ``target.key``.
 
-    The bytes never leave the server. Content type and metadata are copied with them.
+    The bytes never leave the server. Content type and metadata are copied with them. The
+    target's condition goes with the CopyObject (or the CompleteMultipartUpload).
+
+    Returns:
+        The copy's ETag.
 
     Args:
         target: Where the copy goes.
@@ -43,8 +47,8 @@ async def copy_object(
         checksum: dict[str, Any] = (
             {"ChecksumAlgorithm": "CRC32"} if options.checksum == "crc32" else {}
         )
-        with target.errors():
-            await target.client.copy_object(
+        with target.publishing():
+            copied = await target.client.copy_object(
                 Bucket=options.bucket,
                 Key=target.key,
                 MetadataDirective="COPY",
@@ -52,8 +56,9 @@ async def copy_object(
                 **copy_source,
                 **options.write_params(),
                 **options.sse_customer_params(source=True),
+                **target.conditions,
             )
-        return
+        return copied.get("CopyObjectResult", {}).get("ETag")
     create: dict[str, Any] = {
         "Bucket": options.bucket,
         "Key": target.key,
@@ -105,14 +110,16 @@ async def copy_object(
                 group.start_soon(copy_part, number, start, end, group)
         if failures:
             raise failures[0]
-        with target.errors():
-            await target.client.complete_multipart_upload(
+        with target.publishing():
+            completed = await target.client.complete_multipart_upload(
                 Bucket=options.bucket,
                 Key=target.key,
                 UploadId=upload_id,
                 **completed_params([parts[n] for n in sorted(parts)]),
                 **options.sse_customer_params(),
+                **target.conditions,
             )
+        return completed.get("ETag")
     except BaseException:
         with anyio.CancelScope(shield=True):
             await abort_upload(target.client, options.bucket, target.key, upload_id)

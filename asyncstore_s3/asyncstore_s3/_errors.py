@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import aiohttp
@@ -22,16 +22,18 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from asyncstore.errors import (
+    AlreadyExistsError,
     ConfigError,
     IntegrityError,
     NotFoundError,
     PermissionDeniedError,
+    PreconditionFailedError,
     StorageError,
     TransientError,
     UnsupportedError,
 )
 
-__all__ = ["error_code", "map_s3_errors", "translate"]
+__all__ = ["error_code", "map_condition_errors", "map_s3_errors", "translate"]
 
 # We want to map to the most specific asyncstore error we can find; codes not listed fall back
 # to the HTTP status, and anything else becomes a plain StorageError, still chained.
@@ -60,6 +62,9 @@ _BY_CODE: dict[str, type[StorageError]] = {
     "InternalError": TransientError,
     "OperationAborted": TransientError,
     "NotImplemented": UnsupportedError,
+    "PreconditionFailed": PreconditionFailedError,
+    # AWS: another conditional write of the key was in flight; the request may be retried.
+    "ConditionalRequestConflict": TransientError,
 }
 
 
@@ -89,6 +94,12 @@ def _from_client_error(
             cls = StorageError
     if cls is NotFoundError:
         return NotFoundError("no such object", store=store, handle=handle)
+    if cls is PreconditionFailedError:
+        return PreconditionFailedError(
+            "the object is not the version if_match names (S3 PreconditionFailed)",
+            store=store,
+            handle=handle,
+        )
     # The server's message describes the request; it never holds our secrets.
     detail = str(exc.response.get("Error", {}).get("Message") or "").strip()
     message = f"S3 {exc.operation_name} failed: {code or status}"
@@ -157,6 +168,30 @@ def translate(
     if isinstance(exc, BotoCoreError):
         return StorageError(f"S3 client error: {type(exc).__name__}", store=store, handle=handle)
     return None
+
+
+@contextmanager
+def map_condition_errors(conditions: Mapping[str, str]) -> Iterator[None]:
+    """Say what a failed condition of a write or delete means, in the contract's terms.
+
+    Wraps a block that maps S3 errors already: with ``IfNoneMatch`` a 412 means that an object
+    exists (`AlreadyExistsError`); with ``IfMatch`` a 404 means that there is no object for the
+    etag to match (`PreconditionFailedError`).
+    """
+    try:
+        yield
+    except PreconditionFailedError as exc:
+        if "IfNoneMatch" in conditions:
+            raise AlreadyExistsError(
+                "an object exists under this key", store=exc.store, handle=exc.handle
+            ) from exc
+        raise
+    except NotFoundError as exc:
+        if "IfMatch" in conditions:
+            raise PreconditionFailedError(
+                "no object exists for if_match to match", store=exc.store, handle=exc.handle
+            ) from exc
+        raise
 
 
 @contextmanager

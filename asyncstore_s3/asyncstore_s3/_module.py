@@ -9,9 +9,14 @@ from contextlib import AbstractContextManager
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from asyncstore import StorageModule
-from asyncstore.errors import ConfigError, InvalidKeyError
-from asyncstore.info import ObjectInfo
+from asyncstore import StorageModule, check_conditions
+from asyncstore.errors import (
+    AlreadyExistsError,
+    ConfigError,
+    InvalidKeyError,
+    PreconditionFailedError,
+)
+from asyncstore.info import Handle, ObjectInfo
 from asyncstore.keys import (
     MAX_KEY_BYTES,
     validate_content_type,
@@ -23,11 +28,11 @@ from asyncstore.streams import ByteSource, ReadStream, check_range
 from asyncstore_s3._client import ClientPool, S3Client
 from asyncstore_s3._config import MAX_PART_SIZE, RECONFIGURABLE, S3Options, options_from_url
 from asyncstore_s3._copy import copy_object
-from asyncstore_s3._errors import map_s3_errors
+from asyncstore_s3._errors import map_condition_errors, map_s3_errors
 from asyncstore_s3._metadata import encode_metadata, stored_content_type
 from asyncstore_s3._read import ObjectRequests, info_from_response
 from asyncstore_s3._stale import StaleUpload, abort_stale_uploads
-from asyncstore_s3._upload import Target, write_object
+from asyncstore_s3._upload import Target, write_conditions, write_object
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -41,8 +46,12 @@ _PRESIGN_METHODS = {
     "DELETE": "delete_object",
 }
 _MAX_PRESIGN_SECONDS = 7 * 24 * 3600
-_LIST_ORDER = {"aws": "lexicographic", "seaweedfs": "tree"}
+_LIST_ORDER = {"aws": "lexicographic", "seaweedfs": "tree", "moto": "lexicographic"}
 """How each engine orders listings (the ``list_order`` capability)."""
+_SERVER_SIDE_CONDITIONS = {"aws": True, "seaweedfs": True, "moto": False}
+"""Whether the engine decides conditions on CopyObject and If-Match on CompleteMultipartUpload
+(moto ignores both: a conditional copy goes through a conditional put there, and a
+compare-and-swap larger than one part is refused)."""
 
 
 class S3Module(StorageModule):
@@ -101,15 +110,24 @@ class S3Module(StorageModule):
         verify_tls: Whether TLS certificates are verified.
         ca_bundle: A CA bundle file for endpoints with a private certificate authority.
         engine: The S3 engine behind the endpoint, for the differences from AWS S3 that no
-            request can hide: ``aws`` (AWS S3, and engines that behave like it) or
+            request can hide: ``aws`` (AWS S3, and engines that behave like it),
             ``seaweedfs`` (lists in directory-tree order: the ``list_order`` capability is
-            ``tree``). See docs/deploying-s3.md.
+            ``tree``) or ``moto`` (moto's server, which ignores conditions on CopyObject and
+            If-Match on CompleteMultipartUpload: conditional copies stream through a
+            conditional put, and a compare-and-swap of more than one part raises
+            `UnsupportedError`). See docs/deploying-s3.md.
     """
 
     name = "s3"
     CAPABILITIES: ClassVar[Mapping[str, Any]] = {
         "max_object_size": 5 << 40,
         "cdmi_encryption": [],
+        # Decided by the server: If-None-Match / If-Match on PutObject, CompleteMultipartUpload,
+        # CopyObject, DeleteObject and GetObject (AWS, SeaweedFS and moto honour them).
+        "conditional_create": True,
+        "conditional_replace": True,
+        "conditional_delete": True,
+        "conditional_read": True,
     }
 
     def __init__(
@@ -209,7 +227,13 @@ class S3Module(StorageModule):
     def _errors(self, handle: str | None) -> AbstractContextManager[None]:
         return map_s3_errors(store=self.name, handle=handle, bucket=self._options.bucket)
 
-    def _target(self, client: S3Client, handle: str, headers: dict[str, Any]) -> Target:
+    def _target(
+        self,
+        client: S3Client,
+        handle: str,
+        headers: dict[str, Any],
+        conditions: dict[str, Any] | None = None,
+    ) -> Target:
         return Target(
             client=client,
             options=self._options,
@@ -217,6 +241,8 @@ class S3Module(StorageModule):
             handle=handle,
             store=self.name,
             headers=headers,
+            conditions=conditions or {},
+            conditional_parts=_SERVER_SIDE_CONDITIONS[self._options.engine],
         )
 
     def _object(self, handle: str) -> ObjectRequests:
@@ -239,10 +265,19 @@ class S3Module(StorageModule):
         content_type: str | None = None,
         overwrite: bool = True,
         if_match: str | None = None,
-    ) -> None:
-        """Store the bytes of ``source`` under ``handle`` (one PUT, or a multipart upload)."""
+    ) -> str | None:
+        """Store the bytes of ``source`` under ``handle`` (one PUT, or a multipart upload).
+
+        A condition is sent with the request that publishes the object (the PutObject, or the
+        CompleteMultipartUpload of a large one), so the server decides it. Returns the ETag.
+
+        Raises:
+            AlreadyExistsError: If ``overwrite`` is False and an object exists.
+            PreconditionFailedError: If ``if_match`` is not the object's ETag (or none exists).
+        """
         self._check(handle)
-        self._write_conditions(overwrite, if_match)
+        check_conditions(overwrite, if_match, store=self.name)
+        conditions = write_conditions(overwrite, if_match)
         headers: dict[str, Any] = {
             "Metadata": encode_metadata(validate_metadata(metadata, store=self.name)),
             "ContentType": stored_content_type(
@@ -250,7 +285,7 @@ class S3Module(StorageModule):
             ),
         }
         async with self._pool.client() as client:
-            await write_object(self._target(client, handle, headers), source)
+            return await write_object(self._target(client, handle, headers, conditions), source)
 
     # ---- reading ---------------------------------------------------------------------------
 
@@ -260,10 +295,10 @@ class S3Module(StorageModule):
         """Open a stream of ``[start, end)`` with one GET (ranged unless the whole object)."""
         check_range(start, end, store=self.name)
         self._check(handle)
-        self._check_read_condition(if_match)
+        check_conditions(if_match=if_match, store=self.name)
         lease = await self._pool.acquire()
         try:
-            return await self._object(handle).open_stream(lease, start, end)
+            return await self._object(handle).open_stream(lease, start, end, if_match=if_match)
         except BaseException:
             await lease.give_back()
             raise
@@ -306,10 +341,11 @@ class S3Module(StorageModule):
     async def delete(self, handle: str, *, if_match: str | None = None) -> None:
         """Delete the object; a missing one is not an error."""
         key = self._key(handle)
-        self._check_delete_condition(if_match)
+        check_conditions(if_match=if_match, store=self.name)
+        condition: dict[str, Any] = {} if if_match is None else {"IfMatch": if_match}
         async with self._pool.client() as client:
-            with self._errors(handle):
-                await client.delete_object(Bucket=self._options.bucket, Key=key)
+            with map_condition_errors(condition), self._errors(handle):
+                await client.delete_object(Bucket=self._options.bucket, Key=key, **condition)
 
     async def copy(
         self,
@@ -321,20 +357,35 @@ class S3Module(StorageModule):
     ) -> str:
         """Copy the object server-side (CopyObject; UploadPartCopy above 5 GiB)."""
         self._check(handle)
-        self._write_conditions(overwrite, if_match)
+        check_conditions(overwrite, if_match, store=self.name)
+        conditions = write_conditions(overwrite, if_match)
         target = self._check(key) if key is not None else await self.new_data()
         async with self._pool.client() as client:
             info = await self._object(handle).head(client)
             if target == handle:
                 # S3 refuses to copy an object onto itself unchanged; it already is its copy.
-                return target
-            await copy_object(
-                self._target(client, target, {}),
+                if not overwrite:
+                    raise AlreadyExistsError(
+                        "an object exists under this key", store=self.name, handle=target
+                    )
+                if if_match is not None and if_match != info.etag:
+                    raise PreconditionFailedError(
+                        "the object is not the version if_match names",
+                        store=self.name,
+                        handle=target,
+                    )
+                return Handle(target, info.etag)
+            if conditions and not _SERVER_SIDE_CONDITIONS[self._options.engine]:
+                return await super().copy(
+                    handle, key=target, overwrite=overwrite, if_match=if_match
+                )
+            etag = await copy_object(
+                self._target(client, target, {}, conditions),
                 self._options.prefix + handle,
                 info,
                 limit=self._copy_limit,
             )
-        return target
+        return Handle(target, etag)
 
     async def presign(self, handle: str, *, method: str = "GET", expires: int = 3600) -> str:
         """Return a URL that lets anyone send ``method`` on the object for ``expires`` s.

@@ -22,7 +22,7 @@ from botocore.exceptions import (
 )
 from botocore.httpchecksum import Crc32Checksum, Sha1Checksum, Sha256Checksum
 
-from asyncstore.errors import StorageError, TransientError
+from asyncstore.errors import PreconditionFailedError, StorageError, TransientError
 from asyncstore.info import ObjectInfo
 from asyncstore.streams import ReadStream
 from asyncstore_s3._client import ClientLease, S3Client
@@ -327,19 +327,27 @@ class ObjectRequests:
         self._handle = handle
         self._errors = errors
 
-    async def head(self, client: S3Client) -> ObjectInfo:
-        """Describe the object with one HEAD request."""
+    async def head(self, client: S3Client, *, if_match: str | None = None) -> ObjectInfo:
+        """Describe the object with one HEAD request (of the version ``if_match`` names)."""
+        params = self._params if if_match is None else {**self._params, "IfMatch": if_match}
         with self._errors():
-            response = await client.head_object(**self._params)
+            response = await client.head_object(**params)
         return info_from_response(self._handle, dict(response))
 
     async def get(
-        self, lease: ClientLease, start: int, end: int | None, *, etag: str | None = None
+        self,
+        lease: ClientLease,
+        start: int,
+        end: int | None,
+        *,
+        etag: str | None = None,
+        resuming: bool = False,
     ) -> dict[str, Any] | None:
         """Send the GET of ``[start, end)``; return None if the range is not satisfiable.
 
         Raises:
-            StorageError: If ``etag`` is given and the object no longer has it.
+            PreconditionFailedError: If ``etag`` is given and the object no longer has it
+                (``resuming``: a stream's later request found the object replaced).
         """
         params = dict(self._params)
         if start > 0 or end is not None:
@@ -349,16 +357,16 @@ class ObjectRequests:
             params["IfMatch"] = etag
         with self._errors():
             for attempt in range(1, lease.options.max_attempts):
-                response = await self._get_once(lease.client, params, etag, last=False)
+                response = await self._get_once(lease.client, params, resuming, last=False)
                 if response is not _BROKEN:
                     break
                 await anyio.sleep(random.uniform(0, 0.05 * 2**attempt))
             else:
-                response = await self._get_once(lease.client, params, etag, last=True)
+                response = await self._get_once(lease.client, params, resuming, last=True)
         return None if response is None else dict(response)
 
     async def _get_once(
-        self, client: S3Client, params: dict[str, Any], etag: str | None, *, last: bool
+        self, client: S3Client, params: dict[str, Any], resuming: bool, *, last: bool
     ) -> Any:
         """Send one GetObject; return its response, None for an unsatisfiable range.
 
@@ -370,13 +378,14 @@ class ObjectRequests:
             code = error_code(exc)[0]
             if code == "InvalidRange":
                 return None
-            if code in ("NoSuchKey", "NotFound", "404") and "Range" in params and etag is None:
+            bound = "IfMatch" in params
+            if code in ("NoSuchKey", "NotFound", "404") and "Range" in params and not bound:
                 # SeaweedFS answers a ranged GET of an empty object whose key is also a
                 # prefix of others with 404, not 416: the HEAD that follows an unsatisfiable
                 # range tells a missing object (NotFoundError) from an empty one.
                 return None
-            if code == "PreconditionFailed" and etag is not None:
-                raise StorageError(
+            if code == "PreconditionFailed" and resuming:
+                raise PreconditionFailedError(
                     "the object was replaced while it was being read (S3 PreconditionFailed)"
                 ) from exc
             raise
@@ -385,17 +394,20 @@ class ObjectRequests:
                 raise
             return _BROKEN
 
-    async def open_stream(self, lease: ClientLease, start: int, end: int | None) -> S3ReadStream:
+    async def open_stream(
+        self, lease: ClientLease, start: int, end: int | None, *, if_match: str | None = None
+    ) -> S3ReadStream:
         """Open a stream of ``[start, end)``: one GET, or one HEAD for an empty range.
 
-        The stream holds ``lease`` and gives it back when closed.
+        The stream holds ``lease`` and gives it back when closed. With ``if_match`` only that
+        version is opened; later requests of the stream are bound to the version it opened.
         """
         response = None
         if end is None or end > start:
-            response = await self.get(lease, start, end)
+            response = await self.get(lease, start, end, etag=if_match)
         if response is None:
             # An empty range, or one starting past the end: only the description is needed.
-            info = await self.head(lease.client)
+            info = await self.head(lease.client, if_match=if_match)
             body = None
         else:
             info = info_from_response(self._handle, response)
@@ -412,7 +424,7 @@ class ObjectRequests:
         )
 
     async def _reopen(self, lease: ClientLease, offset: int, stop: int, *, etag: str | None) -> Any:
-        response = await self.get(lease, offset, stop, etag=etag)
+        response = await self.get(lease, offset, stop, etag=etag, resuming=True)
         if response is None:  # pragma: no cover - the stream never asks past its end
             raise StorageError("the object shrank while it was being read")
         return response["Body"]

@@ -5,17 +5,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
 
-from asyncstore.errors import StorageError
+from asyncstore.errors import StorageError, UnsupportedError
 from asyncstore.streams import iter_source, source_length
 from asyncstore_s3._client import S3Client
 from asyncstore_s3._config import MAX_PART_SIZE, MAX_PARTS, MiB, S3Options
-from asyncstore_s3._errors import map_s3_errors
+from asyncstore_s3._errors import map_condition_errors, map_s3_errors
 
 __all__ = [
     "Target",
@@ -24,6 +25,7 @@ __all__ = [
     "completed_params",
     "create_upload",
     "part_size_for",
+    "write_conditions",
     "write_object",
 ]
 
@@ -51,10 +53,29 @@ class Target:
     """The store named in errors."""
     headers: dict[str, Any] = field(default_factory=dict)
     """ContentType and Metadata parameters."""
+    conditions: dict[str, Any] = field(default_factory=dict)
+    """``IfNoneMatch`` or ``IfMatch``: the condition of the request that publishes the object."""
+    conditional_parts: bool = True
+    """Whether the engine decides ``IfMatch`` on CompleteMultipartUpload too."""
 
     def errors(self) -> Any:
         """Return the error-mapping context manager for this object."""
         return map_s3_errors(store=self.store, handle=self.handle, bucket=self.options.bucket)
+
+    @contextmanager
+    def publishing(self) -> Iterator[None]:
+        """Map the errors of the request that publishes the object, its condition's included."""
+        with map_condition_errors(self.conditions), self.errors():
+            yield
+
+
+def write_conditions(overwrite: bool, if_match: str | None) -> dict[str, Any]:
+    """Return the S3 parameters of a write's conditions (already checked)."""
+    if not overwrite:
+        return {"IfNoneMatch": "*"}
+    if if_match is not None:
+        return {"IfMatch": if_match}
+    return {}
 
 
 def checksum_params(data: bytes | memoryview, algorithm: str) -> dict[str, str]:
@@ -200,10 +221,18 @@ def _body(data: bytes | memoryview) -> bytes | PartBody:
     return data if isinstance(data, bytes) else data.tobytes()
 
 
-async def write_object(target: Target, source: object) -> None:
+async def write_object(target: Target, source: object) -> str | None:
     """Store ``source`` under ``target.key``: one PUT if it fits in a part, else multipart.
 
+    The condition, if any, goes with the request that publishes the object (the PUT, or the
+    CompleteMultipartUpload), so the server decides it atomically.
+
+    Returns:
+        The new object's ETag.
+
     Raises:
+        AlreadyExistsError: If ``IfNoneMatch`` is a condition and an object exists.
+        PreconditionFailedError: If ``IfMatch`` names another version (or no object exists).
         StorageError: A subclass for S3 failures; nothing is stored and any multipart upload
             is aborted. Exceptions of the source propagate unchanged.
     """
@@ -220,12 +249,11 @@ async def write_object(target: Target, source: object) -> None:
         reader = _PartReader(iter_source(source))
     first = await reader.read(first_size)
     if reader.exhausted:
-        await _put_object(target, first)
-    else:
-        await _multipart(target, reader, first, length)
+        return await _put_object(target, first)
+    return await _multipart(target, reader, first, length)
 
 
-async def _put_object(target: Target, data: bytes | memoryview) -> None:
+async def _put_object(target: Target, data: bytes | memoryview) -> str | None:
     options = target.options
     params: dict[str, Any] = {
         "Bucket": options.bucket,
@@ -234,9 +262,11 @@ async def _put_object(target: Target, data: bytes | memoryview) -> None:
         **target.headers,
         **options.write_params(),
         **checksum_params(data, options.checksum),
+        **target.conditions,
     }
-    with target.errors():
-        await target.client.put_object(**params)
+    with target.publishing():
+        response = await target.client.put_object(**params)
+    return response.get("ETag")
 
 
 @dataclass
@@ -250,8 +280,15 @@ class _Upload:
 
 async def _multipart(
     target: Target, reader: _PartReader | _ViewReader, first: bytes | memoryview, length: int | None
-) -> None:
+) -> str | None:
     options = target.options
+    if "IfMatch" in target.conditions and not target.conditional_parts:
+        raise UnsupportedError(
+            "this S3 engine does not decide if_match on multipart uploads: a compare-and-swap "
+            f"is limited to objects of one part (part_size={options.part_size})",
+            store=target.store,
+            handle=target.handle,
+        )
     client = target.client
     create: dict[str, Any] = {
         "Bucket": options.bucket,
@@ -268,14 +305,16 @@ async def _multipart(
     try:
         await _send_parts(target, upload, reader, first, length)
         parts = [upload.parts[number] for number in sorted(upload.parts)]
-        with target.errors():
-            await client.complete_multipart_upload(
+        with target.publishing():
+            response = await client.complete_multipart_upload(
                 Bucket=options.bucket,
                 Key=target.key,
                 UploadId=upload.upload_id,
                 **completed_params(parts),
                 **options.sse_customer_params(),
+                **target.conditions,
             )
+        return response.get("ETag")
     except BaseException:
         # Also on cancellation: no orphaned parts may stay behind, so the abort is shielded.
         with anyio.CancelScope(shield=True):
