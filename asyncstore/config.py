@@ -40,6 +40,7 @@ __all__ = [
     "expand_env",
     "find_config",
     "open_store",
+    "plugin_of_url",
     "public_spec",
 ]
 
@@ -235,6 +236,15 @@ class Config:
             raise ConfigError(f"no store named {name!r} ({where}; configured: {names})") from None
 
 
+def plugin_of_url(url: str) -> str:
+    """Return the plugin a store URL names: its scheme, or the part before a ``+`` in it.
+
+    ``memory://`` names ``memory``; ``fsspec+sftp://host/path`` names ``fsspec``, whose
+    `StorageModule.options_from_url` reads the rest (``sftp``) from the URL.
+    """
+    return urlsplit(url).scheme.lower().partition("+")[0]
+
+
 def public_spec(spec: str) -> str:
     """Return a store spec fit for messages.
 
@@ -291,11 +301,11 @@ class _Resolver:
     def _open_url(
         self, name: str, url: str, options: Mapping[str, Any], overrides: Mapping[str, Any]
     ) -> StorageModule:
-        scheme = urlsplit(url).scheme.lower()
-        cls = self.registry.load(scheme)
+        plugin = plugin_of_url(url)
+        cls = self.registry.load(plugin)
         from_url = cls.options_from_url(url)
         store_name = public_spec(url) if name == url else name
-        return self._create(store_name, scheme, {**from_url, **options, **overrides})
+        return self._create(store_name, plugin, {**from_url, **options, **overrides})
 
     def _create(self, store_name: str, plugin: str, options: Mapping[str, Any]) -> StorageModule:
         cls = self.registry.load(plugin)
@@ -320,7 +330,8 @@ def open_store(
 
     Args:
         spec: A store name from the config file, or a URL such as ``memory://`` or
-            ``fs:///var/lib/blobs``; the scheme names the plugin.
+            ``fs:///var/lib/blobs``; the scheme names the plugin (the part before a ``+``
+            in it: ``fsspec+sftp://host/path`` names ``fsspec``).
         config: A `Config`, or the path of a config file; found as `find_config` says when
             omitted (and only needed when ``spec`` is a name).
         registry: The plugin registry; the installed plugins by default.

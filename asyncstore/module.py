@@ -383,6 +383,7 @@ class StorageModule(ABC):
             "reconfigure": _overrides(cls, "reconfigure"),
             "max_object_size": None,
             "writable": True,
+            "atomic_writes": True,
             **dict.fromkeys(CONDITION_CAPABILITIES, False),
             "max_key_bytes": MAX_KEY_BYTES,
             "list_order": "lexicographic",
@@ -398,7 +399,9 @@ class StorageModule(ABC):
         most 1024 bytes of UTF-8: less where the store adds a prefix of its own),
         ``list_order`` (``lexicographic``; ``tree`` where listings come in directory-tree order,
         each directory's entries sorted by name, so ``a/b`` comes before ``a-b``),
-        ``writable`` (False when every write raises `PermissionDeniedError`), the conditions
+        ``writable`` (False when every write raises `PermissionDeniedError`),
+        ``atomic_writes`` (True unless the module cannot keep `put`'s promise that readers see
+        the old object or the new one and a failed write stores nothing), the conditions
         honoured (``conditional_create``, ``conditional_replace``, ``conditional_delete``,
         ``conditional_read``), and CDMI names such as ``cdmi_encryption``. ``new_data``,
         ``assign`` and ``delete`` are False only for modules (legacy ones, write-once stores or

@@ -100,6 +100,7 @@ _OPTIONAL = {
     "server_side_copy": "server-side copies",
     "presign": "presigned URLs",
     "reconfigure": "live reconfiguration",
+    "atomic_writes": "all-or-nothing writes (readers may see a partial object)",
     "writable": "writes (a read-only store)",
     "new_data": "handles allocated before writing",
     "assign": "writes under a chosen handle",

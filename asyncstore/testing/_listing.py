@@ -139,6 +139,7 @@ class ListTests(SuiteBase):
         self.require(module, "writable")
         self.require(module, "list")
         self.require(module, "named_keys")
+        self.require(module, "atomic_writes")
 
         async def broken() -> object:
             yield b"partial"

@@ -369,6 +369,7 @@ class ObjectTests(SuiteBase):
             "named_keys",
             "server_side_copy",
             "presign",
+            "atomic_writes",
         ):
             assert isinstance(capabilities.get(name), bool), (
                 f"capabilities()[{name!r}]: expected True or False, got {capabilities.get(name)!r}"
