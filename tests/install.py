@@ -53,9 +53,13 @@ def write_dist(
 
 
 def run_package_tests(
-    tests: Path, *options: str, root: Path, pythonpath: Path
+    tests: Path,
+    *options: str,
+    root: Path,
+    pythonpath: Path,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a distribution's own tests with pytest in a fresh interpreter."""
+    """Run a distribution's own tests with pytest in a fresh interpreter (``env`` added)."""
     return subprocess.run(
         [
             sys.executable,
@@ -73,5 +77,5 @@ def run_package_tests(
         text=True,
         cwd=root,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": str(pythonpath)},
+        env={**os.environ, **(env or {}), "PYTHONPATH": str(pythonpath)},
     )

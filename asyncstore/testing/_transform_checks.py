@@ -11,7 +11,7 @@ import pytest
 
 from asyncstore.errors import TransformError
 from asyncstore.memory import MemoryModule
-from asyncstore.testing._base import SourceFailed, SuiteBase
+from asyncstore.testing._base import SourceFailed, SuiteBase, expect_bytes
 from asyncstore.testing._transform_run import (
     Produced,
     RecordingOutput,
@@ -123,9 +123,14 @@ class TransformTests(SuiteBase):
         async with anyio.create_task_group() as group:
             for index in range(len(calls)):
                 group.start_soon(one, index)
-        assert [[p.data for p in call or []] for call in together] == [
-            [p.data for p in call] for call in alone
-        ]
+        for index, (call, expected) in enumerate(zip(together, alone, strict=True)):
+            assert call is not None and len(call) == len(expected)
+            for output, (got, want) in enumerate(zip(call, expected, strict=True)):
+                expect_bytes(
+                    got.data,
+                    want.data,
+                    f"call {index} run beside others, output {output}, against the same call alone",
+                )
 
     # ---- failures ------------------------------------------------------------------------
 
@@ -220,6 +225,7 @@ class TransformTests(SuiteBase):
         isolated = await run_on_bytes(
             transform, self._samples(), params=self.params, isolation="process"
         )
-        assert [(p.data, p.metadata, p.content_type) for p in isolated] == [
-            (p.data, p.metadata, p.content_type) for p in inline
-        ]
+        assert len(isolated) == len(inline)
+        for output, (got, want) in enumerate(zip(isolated, inline, strict=True)):
+            expect_bytes(got.data, want.data, f"output {output} in a worker process")
+            assert (got.metadata, got.content_type) == (want.metadata, want.content_type)

@@ -79,7 +79,9 @@ class TestGood(TransformTests):
 def test_the_checks_fail_broken_transforms_and_pass_a_good_one(tmp_path: Path) -> None:
     (tmp_path / "buggy.py").write_text(textwrap.dedent(TRANSFORMS))
     (tmp_path / "test_buggy.py").write_text(textwrap.dedent(TESTS))
-    result = run_package_tests(tmp_path, "-rA", root=tmp_path, pythonpath=tmp_path)
+    # CI=1: pytest then explains a failed comparison in full, as on a CI machine; a check
+    # comparing whole outputs with == took minutes to explain the Stateful failure.
+    result = run_package_tests(tmp_path, "-rA", root=tmp_path, pythonpath=tmp_path, env={"CI": "1"})
     lines = re.findall(r"^(PASSED|FAILED) \S+::(\w+)::(\w+)", result.stdout, re.M)
     failed = {(cls, test) for outcome, cls, test in lines if outcome == "FAILED"}
     assert ("TestStateful", "test_calls_at_once_give_what_they_give_alone") in failed
