@@ -29,8 +29,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy $(PACKAGES)
 
+# One worker per core, at most 4 (each worker starts its own S3 servers).
+PYTEST_WORKERS ?= auto --maxprocesses=4
 pytest: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
 test: lint typecheck pytest
 

@@ -152,7 +152,9 @@ class WriteTests(SuiteBase):
                 "put() of a str failed: expected nothing stored, got an object"
             )
 
-    @pytest.mark.parametrize("source", [12345, object(), None, 1.5], ids=repr)
+    @pytest.mark.parametrize(
+        "source", [12345, object(), None, 1.5], ids=["int", "object", "None", "float"]
+    )
     async def test_put_unsupported_source_raises_type_error(
         self, module: StorageModule, source: object
     ) -> None:
